@@ -1,0 +1,1 @@
+//! The HLS vocabulary every other part shares (in progress).

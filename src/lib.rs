@@ -1,0 +1,13 @@
+//! hls-edge: an edge HLS caching proxy built on Pingora.
+//!
+//! Players fetch `/hls/...`; the edge classifies each object (segment, live or
+//! VOD playlist, multivariant playlist), serves it from a bounded in-memory
+//! cache or pulls it through from the route's origin, and applies the HLS
+//! cache policy (see `docs/architecture.md`). An optional colocated packager
+//! turns MPEG-TS into live HLS and is reached by the edge as an ordinary origin.
+//!
+//! Dependencies point down: `server` -> `proxy`/`admin` -> `cache`, `upstream`,
+//! `packager` -> `hls`, `config`, `metrics`.
+
+pub mod hls;
+pub mod packager;
