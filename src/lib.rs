@@ -9,5 +9,15 @@
 //! Dependencies point down: `server` -> `proxy`/`admin` -> `cache`, `upstream`,
 //! `packager` -> `hls`, `config`, `metrics`.
 
+pub mod config;
 pub mod hls;
 pub mod packager;
+
+pub mod admin;
+pub mod cache;
+pub mod logging;
+pub mod metrics;
+pub mod proxy;
+pub mod routing;
+pub mod server;
+pub mod upstream;

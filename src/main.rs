@@ -1,1 +1,57 @@
-fn main() {}
+//! `hls-edge`: check a config (`-t -c FILE`) or run the edge (`-c FILE`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hls_edge::config::Config;
+
+/// Edge HLS caching proxy on Pingora.
+#[derive(Debug, Parser)]
+#[command(name = "hls-edge", version, about)]
+struct Cli {
+    /// The config file (YAML).
+    #[arg(short = 'c', long = "conf", default_value = "conf/edge.yaml")]
+    conf: PathBuf,
+    /// Check the config file and exit (non-zero with every problem named).
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Run in the background.
+    #[arg(short = 'd', long)]
+    daemon: bool,
+    /// Take over the listening sockets of a running edge (graceful upgrade:
+    /// start the new binary with -u, then send SIGQUIT to the old one).
+    #[arg(short = 'u', long)]
+    upgrade: bool,
+}
+
+/// Exit code for a config that cannot be used (EX_USAGE would be 64; the
+/// config is data: EX_DATAERR).
+const BAD_CONFIG: u8 = 65;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.conf) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    if cli.test {
+        println!("{}: ok", cli.conf.display());
+        return ExitCode::SUCCESS;
+    }
+    hls_edge::logging::init(&config.log);
+    let opt = pingora::server::configuration::Opt { upgrade: cli.upgrade, daemon: cli.daemon, ..Default::default() };
+    match hls_edge::server::build(&config, opt) {
+        Ok(server) => {
+            tracing::info!(edge = %config.edge.id, listen = ?config.edge.listen, admin = %config.admin.listen, "hls-edge starting");
+            server.run_forever()
+        }
+        Err(e) => {
+            eprintln!("hls-edge: {e}");
+            ExitCode::from(BAD_CONFIG)
+        }
+    }
+}

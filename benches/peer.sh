@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The hls-edge peer of the side-by-side benchmark (shared/peerbench):
+#   benches/peer.sh run PORT ORIGIN_PORT
+# execs the release edge in the foreground on 127.0.0.1:PORT with one worker
+# thread, an empty in-memory cache, no tokens, the whole path space proxied to
+# http://127.0.0.1:ORIGIN_PORT and no per-request log. Build it first:
+#   cargo build --release
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
+case ${1:-} in
+run)
+  port=${2:?usage: $0 run PORT ORIGIN_PORT}
+  origin_port=${3:?usage: $0 run PORT ORIGIN_PORT}
+  [[ -x $bin ]] || { echo "peer.sh: $bin missing: run cargo build --release" >&2; exit 1; }
+  dir=$(mktemp -d /tmp/hls-edge-peer.XXXXXX)
+  admin_port=$((port + 1000))
+  cat >"$dir/edge.yaml" <<YAML
+edge:
+  id: edge-bench
+  listen: ["127.0.0.1:$port"]
+  threads: 1
+  grace_period: 0s
+admin:
+  listen: 127.0.0.1:$admin_port
+cache:
+  max_size: 1GiB
+  max_object_size: 64MiB
+log:
+  level: warn
+  access_log: false
+origin_groups:
+  origin:
+    origins:
+      - url: http://127.0.0.1:$origin_port
+    connect_timeout: 1s
+    read_timeout: 10s
+routes:
+  - name: all
+    prefix: /
+    origin_group: origin
+YAML
+  exec "$bin" -c "$dir/edge.yaml" ;;
+*) echo "usage: $0 run PORT ORIGIN_PORT" >&2; exit 2 ;;
+esac

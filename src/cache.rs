@@ -1,0 +1,65 @@
+//! The edge cache: keys, the HLS cache policy and the in-memory storage.
+//!
+//! Pingora's `HttpCache` drives lookups, fills and request coalescing (its
+//! cache lock); this module supplies what Pingora leaves to the application.
+
+pub mod key;
+pub mod policy;
+pub mod storage;
+
+pub use key::CacheKeyBuilder;
+pub use policy::{CachePolicy, NoStore};
+pub use storage::{MemoryStorage, StoredClass};
+
+use std::time::Duration;
+
+use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::cache::predictor::Predictor;
+use pingora::cache::CacheOptionOverrides;
+
+use crate::config::CacheSettings;
+
+/// Query parameters that carry playback tokens by default.
+pub const DEFAULT_TOKEN_PARAMS: [&str; 3] = ["hdnts", "hdntl", "__token__"];
+
+/// The cache as the proxy uses it. Pingora wants `'static` storage, lock and
+/// predictor; they are built once here, at start-up, and never freed.
+pub struct EdgeCache {
+    pub storage: &'static MemoryStorage,
+    pub lock: &'static CacheKeyLockImpl,
+    pub predictor: &'static Predictor<16>,
+    pub policy: CachePolicy,
+    pub keys: CacheKeyBuilder,
+    pub max_object_size: usize,
+    lock_timeout: Duration,
+}
+
+impl EdgeCache {
+    pub fn new(settings: &CacheSettings) -> EdgeCache {
+        let policy = CachePolicy::new(settings.clone());
+        let storage: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(settings.max_size, policy.clone())));
+        let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(settings.lock_timeout));
+        // A 404 or 5xx says nothing about the next response for the key (a
+        // future segment becomes a 200 a moment later): not remembered.
+        let predictor: &'static Predictor<16> = Box::leak(Box::new(Predictor::new(
+            1024,
+            Some(|reason| reason == NoStore::NotFound.reason() || reason == NoStore::Status.reason()),
+        )));
+        EdgeCache {
+            storage,
+            lock,
+            predictor,
+            policy,
+            keys: CacheKeyBuilder::new(DEFAULT_TOKEN_PARAMS.iter().map(|s| s.to_string()).collect()),
+            max_object_size: usize::try_from(settings.max_object_size).unwrap_or(usize::MAX),
+            lock_timeout: settings.lock_timeout,
+        }
+    }
+
+    /// Per-request options: how long a coalesced request waits for a fill.
+    pub fn overrides(&self) -> CacheOptionOverrides {
+        let mut o = CacheOptionOverrides::default();
+        o.wait_timeout = Some(self.lock_timeout);
+        o
+    }
+}

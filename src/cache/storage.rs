@@ -1,0 +1,284 @@
+//! The bounded in-memory storage behind Pingora's HTTP cache.
+//!
+//! Objects live in a `moka` cache bounded by bytes (body + serialized
+//! metadata), evicted by moka's TinyLFU admission and LRU eviction, and
+//! expired per entry at their stale deadline. A hit hands out the stored body
+//! as a `Bytes` clone: a reference count, never a copy of the body.
+//!
+//! An object is inserted only in `HandleMiss::finish`, which Pingora calls only
+//! after the whole body arrived with its framing intact; a fill dropped before
+//! that (truncated origin body, reset, timeout) leaves nothing behind. Playlist
+//! bodies are classified here, at `finish`, because only then is the body known:
+//! the policy turns the class into the object's freshness.
+//!
+//! This module does not decide what is cacheable; `cache::policy` does.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use moka::notification::RemovalCause;
+use pingora::cache::key::{CacheHashKey, CompactCacheKey};
+use pingora::cache::storage::{
+    HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
+    PurgeType,
+};
+use pingora::cache::trace::SpanHandle;
+use pingora::cache::{CacheKey, CacheMeta, Storage};
+use pingora::{Error, ErrorType, Result};
+
+use super::policy::CachePolicy;
+use crate::hls::ObjectClass;
+use crate::metrics;
+
+/// One stored response.
+struct Entry {
+    meta_internal: Vec<u8>,
+    meta_header: Vec<u8>,
+    body: Bytes,
+    class: ObjectClass,
+    /// When moka should drop it: the end of freshness plus the stale window.
+    expires_at: Instant,
+}
+
+impl Entry {
+    fn weight(&self) -> u32 {
+        let bytes = self.body.len() + self.meta_internal.len() + self.meta_header.len() + 128;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+}
+
+struct EntryExpiry;
+
+impl moka::Expiry<u128, Arc<Entry>> for EntryExpiry {
+    fn expire_after_create(&self, _k: &u128, entry: &Arc<Entry>, now: Instant) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(now))
+    }
+}
+
+/// The class of a stored object, attached to the `CacheMeta` of each hit so
+/// that the proxy's response filter can set the downstream headers.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredClass(pub ObjectClass);
+
+/// The edge's object store.
+pub struct MemoryStorage {
+    objects: moka::sync::Cache<u128, Arc<Entry>>,
+    policy: CachePolicy,
+}
+
+impl MemoryStorage {
+    /// A store holding at most `max_bytes` of bodies and metadata.
+    pub fn new(max_bytes: u64, policy: CachePolicy) -> Self {
+        let objects = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &u128, e: &Arc<Entry>| e.weight())
+            .expire_after(EntryExpiry)
+            .eviction_listener(|_k, _e, cause| {
+                if cause == RemovalCause::Size {
+                    metrics::CACHE_EVICTIONS.inc();
+                }
+            })
+            .build();
+        MemoryStorage { objects, policy }
+    }
+
+    /// Bytes currently held (bodies and metadata), as moka weighs them.
+    pub fn weighted_size(&self) -> u64 {
+        self.objects.run_pending_tasks();
+        self.objects.weighted_size()
+    }
+
+    /// Objects currently held.
+    pub fn entry_count(&self) -> u64 {
+        self.objects.entry_count()
+    }
+
+    fn insert(&self, key: u128, meta: &CacheMeta, body: Bytes) -> Result<usize> {
+        let class = meta
+            .extensions()
+            .get::<StoredClass>()
+            .map_or(ObjectClass::Other, |c| c.0);
+        let class = if class == ObjectClass::Playlist || class == ObjectClass::BlockingPlaylist {
+            class.refine_with_playlist(&body)
+        } else {
+            class
+        };
+        let meta = self.policy.refine_meta(meta, class, &body)?;
+        let (meta_internal, meta_header) = meta.serialize()?;
+        let keep = meta
+            .fresh_until()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            + Duration::from_secs(u64::from(meta.stale_if_error_sec()));
+        let size = body.len();
+        let entry = Entry {
+            meta_internal,
+            meta_header,
+            body,
+            class,
+            expires_at: Instant::now() + keep,
+        };
+        self.objects.insert(key, Arc::new(entry));
+        Ok(size)
+    }
+}
+
+fn key_of(key: &CacheKey) -> u128 {
+    u128::from_be_bytes(key.combined_bin())
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(entry) = self.objects.get(&key_of(key)) else {
+            return Ok(None);
+        };
+        let mut meta = CacheMeta::deserialize(&entry.meta_internal, &entry.meta_header)?;
+        meta.extensions_mut().insert(StoredClass(entry.class));
+        let hit = BodyHit { body: entry.body.clone(), done: false, range: 0..entry.body.len() };
+        Ok(Some((meta, Box::new(hit))))
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        let (internal, header) = meta.serialize()?;
+        let mut stored = CacheMeta::deserialize(&internal, &header)?;
+        if let Some(class) = meta.extensions().get::<StoredClass>() {
+            stored.extensions_mut().insert(*class);
+        }
+        Ok(Box::new(BodyFill {
+            storage: self,
+            key: key_of(key),
+            meta: stored,
+            body: BytesMut::new(),
+        }))
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        _purge_type: PurgeType,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let key = compact_key_of(target.key());
+        Ok(match self.objects.remove(&key) {
+            Some(_) => PurgeOutcome::Purged(None),
+            None => PurgeOutcome::NotFound,
+        })
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<bool> {
+        let id = key_of(key);
+        let Some(old) = self.objects.get(&id) else {
+            return Ok(false);
+        };
+        let (meta_internal, meta_header) = meta.serialize()?;
+        let keep = meta
+            .fresh_until()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let entry = Entry {
+            meta_internal,
+            meta_header,
+            body: old.body.clone(),
+            class: old.class,
+            expires_at: Instant::now() + keep,
+        };
+        self.objects.insert(id, Arc::new(entry));
+        Ok(true)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}
+
+fn compact_key_of(key: &CompactCacheKey) -> u128 {
+    u128::from_be_bytes(key.combined_bin())
+}
+
+/// Serves a stored body: the whole of it, or the range Pingora seeked to.
+struct BodyHit {
+    body: Bytes,
+    done: bool,
+    range: std::ops::Range<usize>,
+}
+
+#[async_trait]
+impl HandleHit for BodyHit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        if self.done {
+            return Ok(None);
+        }
+        self.done = true;
+        Ok(Some(self.body.slice(self.range.clone())))
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        let end = end.unwrap_or(self.body.len());
+        if start > end || end > self.body.len() {
+            return Error::e_explain(ErrorType::InternalError, "seek range outside the body");
+        }
+        self.range = start..end;
+        self.done = false;
+        Ok(())
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+/// Collects a body being fetched; stores it only when Pingora calls `finish`.
+struct BodyFill {
+    storage: &'static MemoryStorage,
+    key: u128,
+    meta: CacheMeta,
+    body: BytesMut,
+}
+
+#[async_trait]
+impl HandleMiss for BodyFill {
+    async fn write_body(&mut self, data: Bytes, _eof: bool) -> Result<()> {
+        self.body.extend_from_slice(&data);
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<MissFinishType> {
+        let size = self.storage.insert(self.key, &self.meta, self.body.freeze())?;
+        Ok(MissFinishType::Created(size))
+    }
+}

@@ -1,0 +1,310 @@
+//! The validated configuration: one YAML file (`conf/edge.yaml`) in, one
+//! `Config` out, or every problem of the file named by its key path.
+//!
+//! `file` is the schema as written; this module turns it into the model the
+//! rest of the edge uses and from which Pingora's own `ServerConf` is built.
+
+pub mod file;
+pub mod packager;
+mod problems;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use packager::PackagerConfig;
+pub use problems::{ConfigError, Problems};
+
+use file::{CacheFile, ConfigFile, OriginGroupFile, RouteFile};
+
+/// Everything the edge needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub edge: EdgeSettings,
+    pub admin: AdminSettings,
+    pub cache: CacheSettings,
+    pub cors: CorsSettings,
+    pub log: LogSettings,
+    pub origin_groups: BTreeMap<String, OriginGroupConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub packager: Option<PackagerConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// This edge's name in `Cache-Status` and `CDN-Loop` (RFC 9211, RFC 8586).
+    pub id: String,
+    pub listen: Vec<SocketAddr>,
+    /// Pingora worker threads of the proxy service.
+    pub threads: usize,
+    /// How long a graceful shutdown lets requests in flight finish.
+    pub grace_period: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Bound of the in-memory storage, bodies and metadata counted.
+    pub max_size: u64,
+    /// Objects larger than this are passed through, not stored.
+    pub max_object_size: u64,
+    /// Segments, parts and init sections when the origin gives no max-age.
+    pub segment_ttl: Duration,
+    pub vod_playlist_ttl: Duration,
+    pub master_playlist_ttl: Duration,
+    /// `max-age` told to players for live playlists (0 = `no-cache`).
+    pub live_playlist_max_age: Duration,
+    /// How long a coalesced request waits for the fill it joined.
+    pub lock_timeout: Duration,
+    /// How long past its freshness a stored segment may still be served when
+    /// every origin fails (stale-if-error, RFC 5861).
+    pub stale_if_error: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    /// `Access-Control-Allow-Origin`; `None` sends no CORS headers.
+    pub allow_origin: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `RUST_LOG`-style filter (the environment variable wins when set).
+    pub level: String,
+    pub access_log: bool,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct OriginGroupConfig {
+    pub name: String,
+    pub origins: Vec<OriginConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OriginConfig {
+    pub url: String,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Path prefix, always starting with `/`; the longest matching prefix wins.
+    pub prefix: String,
+    pub origin_group: String,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::read(path, format!("cannot read: {e}")))?;
+        Self::parse(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// Validates the text of a config file.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::syntax(e.to_string()))?;
+        let mut problems = Problems::default();
+        let config = validate(file, &mut problems);
+        match (problems.is_empty(), config) {
+            (true, Some(config)) => Ok(config),
+            _ => Err(problems.into_error()),
+        }
+    }
+}
+
+fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
+    p.unknown_keys("", &file.unknown);
+    let edge = &file.edge;
+    p.unknown_keys("edge", &edge.unknown);
+    let id = edge.id.clone().unwrap_or_else(|| "hls-edge".to_string());
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        p.push("edge.id", format!("'{id}' must be letters, digits, '-', '_' or '.'"));
+    }
+    let listen_text = edge.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:8080".into()]);
+    if listen_text.is_empty() {
+        p.push("edge.listen", "needs at least one address");
+    }
+    let listen: Vec<SocketAddr> = listen_text
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| p.socket_addr(&format!("edge.listen[{i}]"), Some(a), ""))
+        .collect();
+    let threads = edge.threads.unwrap_or(2);
+    if threads == 0 || threads > 256 {
+        p.push("edge.threads", format!("{threads} is not between 1 and 256"));
+    }
+    let grace_period = p.duration("edge.grace_period", edge.grace_period.as_deref(), "5s");
+
+    p.unknown_keys("admin", &file.admin.unknown);
+    let admin_listen = p.socket_addr("admin.listen", file.admin.listen.as_deref(), "127.0.0.1:9090");
+    let cache = cache_settings(&file.cache, p);
+    p.unknown_keys("cors", &file.cors.unknown);
+    let cors = CorsSettings {
+        allow_origin: match file.cors.allow_origin.as_deref() {
+            Some("") => None,
+            Some(o) => Some(o.to_string()),
+            None => Some("*".to_string()),
+        },
+    };
+    let log = log_settings(&file.log, p);
+    let origin_groups = origin_groups(&file.origin_groups, p);
+    let routes = routes(&file.routes, &origin_groups, p);
+    let packager = file.packager.and_then(|f| packager::validate(f, p));
+
+    Some(Config {
+        edge: EdgeSettings { id, listen, threads, grace_period: grace_period? },
+        admin: AdminSettings { listen: admin_listen? },
+        cache: cache?,
+        cors,
+        log,
+        origin_groups,
+        routes,
+        packager,
+    })
+}
+
+fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
+    p.unknown_keys("cache", &f.unknown);
+    let max_size = p.size("cache.max_size", f.max_size.as_deref(), "256MiB");
+    let max_object_size = p.size("cache.max_object_size", f.max_object_size.as_deref(), "32MiB");
+    if let (Some(total), Some(object)) = (max_size, max_object_size) {
+        if object > total {
+            p.push("cache.max_object_size", "is larger than cache.max_size");
+        }
+    }
+    let segment_ttl = p.duration("cache.segment_ttl", f.segment_ttl.as_deref(), "24h");
+    let vod_playlist_ttl = p.duration("cache.vod_playlist_ttl", f.vod_playlist_ttl.as_deref(), "24h");
+    let master_playlist_ttl = p.duration("cache.master_playlist_ttl", f.master_playlist_ttl.as_deref(), "2s");
+    let live_playlist_max_age = p.duration("cache.live_playlist_max_age", f.live_playlist_max_age.as_deref(), "0");
+    let lock_timeout = p.duration("cache.lock_timeout", f.lock_timeout.as_deref(), "10s");
+    let stale_if_error = p.duration("cache.stale_if_error", f.stale_if_error.as_deref(), "10m");
+    let settings = CacheSettings {
+        max_size: max_size?,
+        max_object_size: max_object_size?,
+        segment_ttl: segment_ttl?,
+        vod_playlist_ttl: vod_playlist_ttl?,
+        master_playlist_ttl: master_playlist_ttl?,
+        live_playlist_max_age: live_playlist_max_age?,
+        lock_timeout: lock_timeout?,
+        stale_if_error: stale_if_error?,
+    };
+    Some(settings)
+}
+
+fn log_settings(f: &file::LogFile, p: &mut Problems) -> LogSettings {
+    p.unknown_keys("log", &f.unknown);
+    let json = match f.format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            p.push("log.format", format!("'{other}' is not one of: text, json"));
+            false
+        }
+    };
+    let level = f.level.clone().unwrap_or_else(|| "info".to_string());
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        p.push("log.level", format!("'{level}' is not a log filter: {e}"));
+    }
+    LogSettings {
+        level,
+        access_log: f.access_log.unwrap_or(false),
+        json,
+    }
+}
+
+fn origin_groups(
+    groups: &BTreeMap<String, OriginGroupFile>,
+    p: &mut Problems,
+) -> BTreeMap<String, OriginGroupConfig> {
+    let mut out = BTreeMap::new();
+    for (name, g) in groups {
+        let path = format!("origin_groups.{name}");
+        p.unknown_keys(&path, &g.unknown);
+        if g.origins.is_empty() {
+            p.push(format!("{path}.origins"), "needs at least one origin");
+        }
+        let connect = p.duration(&format!("{path}.connect_timeout"), g.connect_timeout.as_deref(), "2s");
+        let read = p.duration(&format!("{path}.read_timeout"), g.read_timeout.as_deref(), "10s");
+        let idle = p.duration(&format!("{path}.idle_timeout"), g.idle_timeout.as_deref(), "60s");
+        let mut origins = Vec::new();
+        for (i, o) in g.origins.iter().enumerate() {
+            let opath = format!("{path}.origins[{i}]");
+            p.unknown_keys(&opath, &o.unknown);
+            let own_connect = o.connect_timeout.as_deref().map(|t| p.duration(&format!("{opath}.connect_timeout"), Some(t), ""));
+            let own_read = o.read_timeout.as_deref().map(|t| p.duration(&format!("{opath}.read_timeout"), Some(t), ""));
+            let url = p.origin_url(&format!("{opath}.url"), o.url.as_deref());
+            let (Some((tls, host, port)), Some(connect), Some(read), Some(idle)) = (url, connect, read, idle) else {
+                continue;
+            };
+            origins.push(OriginConfig {
+                url: o.url.clone().unwrap_or_default(),
+                tls,
+                host,
+                port,
+                connect_timeout: own_connect.flatten().unwrap_or(connect),
+                read_timeout: own_read.flatten().unwrap_or(read),
+                idle_timeout: idle,
+            });
+        }
+        out.insert(name.clone(), OriginGroupConfig { name: name.clone(), origins });
+    }
+    out
+}
+
+fn routes(
+    routes: &[RouteFile],
+    groups: &BTreeMap<String, OriginGroupConfig>,
+    p: &mut Problems,
+) -> Vec<RouteConfig> {
+    if routes.is_empty() {
+        p.push("routes", "needs at least one route");
+    }
+    let mut out = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        p.unknown_keys(&path, &r.unknown);
+        let prefix = match r.prefix.as_deref() {
+            Some(prefix) if prefix.starts_with('/') => prefix.to_string(),
+            Some(prefix) => {
+                p.push(format!("{path}.prefix"), format!("'{prefix}' must start with '/'"));
+                continue;
+            }
+            None => {
+                p.push(format!("{path}.prefix"), "is required");
+                continue;
+            }
+        };
+        let group = match r.origin_group.as_deref() {
+            Some(g) if groups.contains_key(g) => g.to_string(),
+            Some(g) => {
+                p.push(format!("{path}.origin_group"), format!("'{g}' is not defined under origin_groups"));
+                continue;
+            }
+            None => {
+                p.push(format!("{path}.origin_group"), "is required (the origins to pull from)");
+                continue;
+            }
+        };
+        if out.iter().any(|o: &RouteConfig| o.prefix == prefix) {
+            p.push(format!("{path}.prefix"), format!("'{prefix}' is already used by another route"));
+        }
+        let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
+        out.push(RouteConfig { name, prefix, origin_group: group });
+    }
+    out
+}

@@ -1,0 +1,122 @@
+//! The YAML file as written by an operator, before validation.
+//!
+//! Every section keeps the keys it does not know in `unknown`, so that
+//! validation can report all of them at once with their paths instead of
+//! stopping at the first one (which `deny_unknown_fields` would do). Values
+//! with units (durations, sizes, addresses, URLs) stay strings here and are
+//! parsed by `config::validate`, which names the key of any bad one.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use super::packager::PackagerFile;
+
+/// Keys a section did not recognise.
+pub type Unknown = BTreeMap<String, Value>;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub edge: EdgeFile,
+    #[serde(default)]
+    pub admin: AdminFile,
+    #[serde(default)]
+    pub cache: CacheFile,
+    #[serde(default)]
+    pub cors: CorsFile,
+    #[serde(default)]
+    pub log: LogFile,
+    #[serde(default)]
+    pub origin_groups: BTreeMap<String, OriginGroupFile>,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+    pub packager: Option<PackagerFile>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `edge:` who this edge is and where it listens for players.
+#[derive(Debug, Default, Deserialize)]
+pub struct EdgeFile {
+    pub id: Option<String>,
+    pub listen: Option<Vec<String>>,
+    pub threads: Option<usize>,
+    pub grace_period: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `admin:` the operator's listener (/metrics, /healthz, /status).
+#[derive(Debug, Default, Deserialize)]
+pub struct AdminFile {
+    pub listen: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `cache:` storage bound and the TTL of each object class.
+#[derive(Debug, Default, Deserialize)]
+pub struct CacheFile {
+    pub max_size: Option<String>,
+    pub max_object_size: Option<String>,
+    pub segment_ttl: Option<String>,
+    pub vod_playlist_ttl: Option<String>,
+    pub master_playlist_ttl: Option<String>,
+    pub live_playlist_max_age: Option<String>,
+    pub lock_timeout: Option<String>,
+    pub stale_if_error: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `cors:` what browsers are told.
+#[derive(Debug, Default, Deserialize)]
+pub struct CorsFile {
+    pub allow_origin: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `log:` access log and diagnostics.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogFile {
+    pub level: Option<String>,
+    pub access_log: Option<bool>,
+    pub format: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `origin_groups.NAME:` the origins a route pulls from.
+#[derive(Debug, Default, Deserialize)]
+pub struct OriginGroupFile {
+    #[serde(default)]
+    pub origins: Vec<OriginFile>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `origin_groups.NAME.origins[i]:` one origin server.
+#[derive(Debug, Default, Deserialize)]
+pub struct OriginFile {
+    pub url: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `routes[i]:` a path prefix served from an origin group.
+#[derive(Debug, Default, Deserialize)]
+pub struct RouteFile {
+    pub name: Option<String>,
+    pub prefix: Option<String>,
+    pub origin_group: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}

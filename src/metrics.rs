@@ -1,0 +1,158 @@
+//! Every metric the edge exports, named in one place (prefix `hls_edge_`).
+//!
+//! Labels are bounded sets: route names from the config, object classes,
+//! status classes and cache results. Never a raw path or a session id.
+
+use once_cell::sync::Lazy;
+use prometheus::{
+    register_counter_vec, register_gauge, register_gauge_vec, register_histogram_vec,
+    register_int_counter, register_int_counter_vec, CounterVec, Gauge, GaugeVec, HistogramVec,
+    IntCounter, IntCounterVec,
+};
+
+/// Requests answered, by route, object class, status class (`2xx`...) and
+/// cache result (`hit`, `miss`, `coalesced`, `stale`, `bypass`, `refused`).
+pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_requests_total",
+        "Requests answered, by route, object class, status class and cache result",
+        &["route", "class", "status", "cache"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Response body bytes sent to players, by object class and cache result.
+pub static BYTES_SENT: Lazy<CounterVec> = Lazy::new(|| {
+    register_counter_vec!(
+        "hls_edge_sent_bytes_total",
+        "Response body bytes sent to clients, by object class and cache result",
+        &["class", "cache"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Share of requests of a class answered from the cache (hits and coalesced
+/// waiters over all cache-enabled requests), updated as requests end.
+pub static HIT_RATIO: Lazy<GaugeVec> = Lazy::new(|| {
+    register_gauge_vec!(
+        "hls_edge_cache_hit_ratio",
+        "Requests served from cache (hit or coalesced) over cache-enabled requests, per object class",
+        &["class"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Cache-enabled requests by object class and result (`hit`, `coalesced`,
+/// `miss`, `stale`): the hit ratio in PromQL is
+/// `sum(rate(...{cache=~"hit|coalesced"}[5m])) / sum(rate(...[5m]))`.
+pub static LOOKUPS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_cache_lookups_total",
+        "Cache-enabled requests by object class and cache result",
+        &["class", "cache"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static CACHE_BYTES: Lazy<Gauge> = Lazy::new(|| {
+    register_gauge!("hls_edge_cache_bytes", "Bytes held by the cache (bodies and metadata)")
+        .expect("metric names are unique")
+});
+
+pub static CACHE_OBJECTS: Lazy<Gauge> = Lazy::new(|| {
+    register_gauge!("hls_edge_cache_objects", "Objects held by the cache")
+        .expect("metric names are unique")
+});
+
+pub static CACHE_EVICTIONS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "hls_edge_cache_evictions_total",
+        "Objects evicted to keep the cache within its size"
+    )
+    .expect("metric names are unique")
+});
+
+/// Responses the policy refused to store, by reason (`not-found`, `status`,
+/// `unframed`, `origin-no-store`).
+pub static NOT_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_cache_not_stored_total",
+        "Origin responses not stored, by object class and reason",
+        &["class", "reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Origin requests, by origin group, origin and outcome (status class or
+/// error kind).
+pub static ORIGIN_REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_origin_requests_total",
+        "Requests sent to origins, by origin group, origin and outcome",
+        &["group", "origin", "outcome"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static ORIGIN_LATENCY: Lazy<HistogramVec> = Lazy::new(|| {
+    register_histogram_vec!(
+        "hls_edge_origin_response_seconds",
+        "Time from sending a request to an origin to its response header",
+        &["group", "origin"],
+        vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+    )
+    .expect("metric names are unique")
+});
+
+/// Requests refused before the cache: `loop` (CDN-Loop), `no-route`,
+/// `method`.
+pub static REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_refused_requests_total",
+        "Requests refused by the edge before the cache, by reason",
+        &["reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Registers every metric so that the exposition lists them from the start.
+pub fn register_all() {
+    Lazy::force(&REQUESTS);
+    Lazy::force(&BYTES_SENT);
+    Lazy::force(&HIT_RATIO);
+    Lazy::force(&LOOKUPS);
+    Lazy::force(&CACHE_BYTES);
+    Lazy::force(&CACHE_OBJECTS);
+    Lazy::force(&CACHE_EVICTIONS);
+    Lazy::force(&NOT_STORED);
+    Lazy::force(&ORIGIN_REQUESTS);
+    Lazy::force(&ORIGIN_LATENCY);
+    Lazy::force(&REFUSED);
+}
+
+/// Counts one finished request and updates the class's hit ratio.
+pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_bytes: usize) {
+    let status_class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    };
+    REQUESTS.with_label_values(&[route, class, status_class, cache]).inc();
+    BYTES_SENT.with_label_values(&[class, cache]).inc_by(body_bytes as f64);
+    if !LOOKUP_RESULTS.contains(&cache) {
+        return;
+    }
+    LOOKUPS.with_label_values(&[class, cache]).inc();
+    let count = |result: &str| LOOKUPS.with_label_values(&[class, result]).get();
+    let served = count("hit") + count("coalesced");
+    let total: u64 = LOOKUP_RESULTS.iter().map(|r| count(r)).sum();
+    if total > 0 {
+        HIT_RATIO.with_label_values(&[class]).set(served as f64 / total as f64);
+    }
+}
+
+/// Cache results that count in the hit ratio.
+const LOOKUP_RESULTS: [&str; 4] = ["hit", "coalesced", "miss", "stale"];

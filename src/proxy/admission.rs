@@ -1,0 +1,72 @@
+//! `request_filter`: what is refused before the cache or an origin is touched.
+//!
+//! - methods other than GET/HEAD: 405 (the edge only serves media);
+//! - a request that already passed through this edge (its id in `CDN-Loop`,
+//!   RFC 8586): 508, so a misconfigured chain fails fast instead of looping;
+//! - paths with dot segments or encoded separators: 400;
+//! - paths no route claims: 404 (never an open proxy).
+
+use http::Method;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+use super::context::{CacheResult, RequestCtx};
+use crate::hls::ObjectClass;
+use crate::metrics;
+use crate::routing::{is_clean_path, RouteTable};
+
+/// Returns `Ok(true)` when the request was answered here.
+pub async fn admit(session: &mut Session, ctx: &mut RequestCtx, routes: &RouteTable, edge_id: &str) -> Result<bool> {
+    let req = session.req_header();
+    let refusal = if req.method != Method::GET && req.method != Method::HEAD {
+        Some((405, "method"))
+    } else if carries_edge_id(req.headers.get_all("cdn-loop"), edge_id) {
+        Some((508, "loop"))
+    } else if !is_clean_path(req.uri.path()) {
+        Some((400, "bad-path"))
+    } else if let Some(route) = routes.find(req.uri.path()) {
+        ctx.route = Some(route.clone());
+        ctx.class = ObjectClass::from_request(req.uri.path(), req.uri.query());
+        None
+    } else {
+        Some((404, "no-route"))
+    };
+    let Some((status, reason)) = refusal else { return Ok(false) };
+    ctx.cache = CacheResult::Refused;
+    metrics::REFUSED.with_label_values(&[reason]).inc();
+    tracing::debug!(status, reason, path = %session.req_header().uri.path(), "request refused");
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
+    resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    resp.insert_header("X-Edge-Refused", reason)?;
+    if status == 405 {
+        resp.insert_header(http::header::ALLOW, "GET, HEAD")?;
+    }
+    session.write_response_header(Box::new(resp), true).await?;
+    Ok(true)
+}
+
+/// Whether any `CDN-Loop` entry names this edge (RFC 8586: a comma-separated
+/// list of `cdn-id [; params]`).
+fn carries_edge_id<'a>(values: impl IntoIterator<Item = &'a http::HeaderValue>, edge_id: &str) -> bool {
+    values.into_iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',')
+            .map(|entry| entry.split(';').next().unwrap_or("").trim())
+            .any(|id| id.eq_ignore_ascii_case(edge_id))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_detection() {
+        let v = |s: &'static str| http::HeaderValue::from_static(s);
+        assert!(carries_edge_id([&v("edge-1")], "edge-1"));
+        assert!(carries_edge_id([&v("shield, edge-1; v=1")], "edge-1"));
+        assert!(!carries_edge_id([&v("edge-10, shield")], "edge-1"));
+        assert!(carries_edge_id([&v("a"), &v("EDGE-1")], "edge-1"));
+    }
+}

@@ -1,0 +1,56 @@
+//! Freshness rules that depend on the request, not only on the object.
+//!
+//! A live media playlist is "never served older than the request" (design
+//! section 3): a request may be answered only by an origin response received
+//! after it arrived, i.e. one that was in flight when it came or that it
+//! triggered. The playlist is still written to storage so that the requests
+//! waiting on Pingora's cache lock during a fill are served from it; a request
+//! arriving after the fill completed finds it older than itself and forces
+//! a new fetch (`ForceExpired` also turns off serving it stale).
+
+use std::time::{Duration, SystemTime};
+
+use pingora::cache::{CacheMeta, CachePhase, ForcedFreshness};
+use pingora::proxy::Session;
+
+use super::context::{CacheResult, RequestCtx};
+use super::stored_class;
+use crate::hls::ObjectClass;
+
+/// The forced freshness of a stored object for this request, if any.
+pub fn force_for_request(meta: &CacheMeta, ctx: &RequestCtx) -> Option<ForcedFreshness> {
+    let live = matches!(stored_class(meta), Some(ObjectClass::LivePlaylist | ObjectClass::Playlist));
+    (ctx.class == ObjectClass::Playlist && live && meta.created() < ctx.arrived)
+        .then_some(ForcedFreshness::ForceExpired)
+}
+
+/// Settles the request's cache result and class once the response is known,
+/// and returns the stored object's freshness lifetime when it has one.
+pub fn settle(session: &Session, ctx: &mut RequestCtx) -> Option<Duration> {
+    let cache = &session.cache;
+    ctx.cache = match cache.phase() {
+        CachePhase::Hit if cache.lock_duration().is_some() => CacheResult::Coalesced,
+        CachePhase::Hit => CacheResult::Hit,
+        CachePhase::Stale | CachePhase::StaleUpdating => CacheResult::Stale,
+        CachePhase::Disabled(pingora::cache::NoCacheReason::NeverEnabled) => CacheResult::Bypass,
+        _ if ctx.cache == CacheResult::Refused => CacheResult::Refused,
+        _ => CacheResult::Miss,
+    };
+    let meta = cache.maybe_cache_meta()?;
+    if matches!(ctx.cache, CacheResult::Hit | CacheResult::Coalesced | CacheResult::Stale) {
+        if let Some(class) = stored_class(meta) {
+            if ctx.class == ObjectClass::Playlist {
+                ctx.class = class;
+            }
+        }
+        // a live playlist is only ever shared with requests that waited for it
+        if ctx.class == ObjectClass::LivePlaylist && ctx.cache == CacheResult::Hit {
+            ctx.cache = CacheResult::Coalesced;
+        }
+    }
+    let lifetime = meta.fresh_until().duration_since(meta.created()).ok();
+    if ctx.cache == CacheResult::Hit {
+        ctx.remaining_ttl = meta.fresh_until().duration_since(SystemTime::now()).ok();
+    }
+    lifetime
+}

@@ -1,0 +1,63 @@
+//! Headers the edge sets on every response to players: `Cache-Status`
+//! (RFC 9211), CORS, and the downstream `Cache-Control` of the object class.
+//! (`Age` on hits is set by Pingora from the stored object, RFC 9111 5.1.)
+
+use std::time::Duration;
+
+use pingora::http::ResponseHeader;
+use pingora::Result;
+
+use super::context::{CacheResult, RequestCtx};
+use crate::cache::CachePolicy;
+
+/// Settings for the response headers, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct ResponseDecor {
+    pub edge_id: String,
+    pub allow_origin: Option<String>,
+}
+
+impl ResponseDecor {
+    /// Sets this edge's headers on `resp`.
+    pub fn apply(
+        &self,
+        resp: &mut ResponseHeader,
+        ctx: &RequestCtx,
+        policy: &CachePolicy,
+        lifetime: Option<Duration>,
+    ) -> Result<()> {
+        let entry = self.cache_status(ctx, lifetime);
+        // RFC 9211 2: each cache appends its entry; the one nearest the
+        // origin comes first.
+        let value = match resp.headers.get("cache-status").and_then(|v| v.to_str().ok()) {
+            Some(upstream) if !upstream.is_empty() => format!("{upstream}, {entry}"),
+            _ => entry,
+        };
+        resp.insert_header("Cache-Status", value)?;
+        if let Some(cc) = policy.downstream_cache_control(ctx.class, resp.status.as_u16(), lifetime) {
+            resp.insert_header(http::header::CACHE_CONTROL, cc)?;
+        }
+        if let Some(origin) = &self.allow_origin {
+            resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str())?;
+            // hls.js reads Age for LL-HLS tune-in; browsers hide it unless exposed.
+            resp.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, "Age, Cache-Status, Content-Length")?;
+        }
+        Ok(())
+    }
+
+    /// This edge's `Cache-Status` entry.
+    pub fn cache_status(&self, ctx: &RequestCtx, lifetime: Option<Duration>) -> String {
+        let id = &self.edge_id;
+        match ctx.cache {
+            CacheResult::Hit => match ctx.remaining_ttl.or(lifetime) {
+                Some(ttl) => format!("{id}; hit; ttl={}", ttl.as_secs()),
+                None => format!("{id}; hit"),
+            },
+            CacheResult::Coalesced => format!("{id}; fwd=miss; collapsed"),
+            CacheResult::Miss if ctx.storing && ctx.class.is_media() => format!("{id}; fwd=miss; stored"),
+            CacheResult::Miss => format!("{id}; fwd=miss"),
+            CacheResult::Stale => format!("{id}; hit; fwd=stale"),
+            CacheResult::Bypass | CacheResult::Refused => format!("{id}; fwd=bypass"),
+        }
+    }
+}

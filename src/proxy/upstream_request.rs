@@ -1,0 +1,77 @@
+//! What the origin sees of a request, and what the edge records of the
+//! origin's answer.
+//!
+//! The origin gets the player's path with the token parameters removed, its
+//! own `Host`, and this edge's id appended to `CDN-Loop` (RFC 8586 2).
+
+use std::time::Instant;
+
+use pingora::http::RequestHeader;
+use pingora::Result;
+
+use super::context::RequestCtx;
+use crate::cache::CacheKeyBuilder;
+use crate::metrics;
+
+/// Rewrites the request sent to the origin.
+pub fn prepare(req: &mut RequestHeader, ctx: &mut RequestCtx, keys: &CacheKeyBuilder, edge_id: &str) -> Result<()> {
+    if let Some(origin) = &ctx.origin {
+        req.insert_header(http::header::HOST, origin.host_header.as_str())?;
+    }
+    if let Some(query) = req.uri.query() {
+        let kept = keys.strip_tokens(Some(query));
+        if kept.len() != query.len() {
+            let path_and_query = if kept.is_empty() {
+                req.uri.path().to_string()
+            } else {
+                format!("{}?{kept}", req.uri.path())
+            };
+            let uri = http::Uri::builder()
+                .path_and_query(path_and_query)
+                .build()
+                .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "rebuilding the origin URI", e))?;
+            req.set_uri(uri);
+        }
+    }
+    let loop_value = match req.headers.get("cdn-loop").and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, {edge_id}"),
+        _ => edge_id.to_string(),
+    };
+    req.insert_header("CDN-Loop", loop_value)?;
+    ctx.origin_sent_at = Some(Instant::now());
+    Ok(())
+}
+
+/// Counts an origin response and its latency.
+pub fn record_response(ctx: &mut RequestCtx, status: u16) {
+    if let Some(sent) = ctx.origin_sent_at {
+        ctx.upstream_time = Some(sent.elapsed());
+    }
+    let outcome = match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    record(ctx, outcome);
+}
+
+/// Counts an origin request that failed before a response.
+pub fn record_failure(ctx: &mut RequestCtx, outcome: &str) {
+    tracing::warn!(
+        route = ctx.route_name(),
+        origin = ctx.origin.as_ref().map_or("", |o| o.name.as_str()),
+        outcome,
+        "origin request failed"
+    );
+    record(ctx, outcome);
+}
+
+fn record(ctx: &RequestCtx, outcome: &str) {
+    let (Some(route), Some(origin)) = (&ctx.route, &ctx.origin) else { return };
+    let labels = [route.group.name.as_str(), origin.name.as_str()];
+    metrics::ORIGIN_REQUESTS.with_label_values(&[labels[0], labels[1], outcome]).inc();
+    if let Some(t) = ctx.upstream_time {
+        metrics::ORIGIN_LATENCY.with_label_values(&labels).observe(t.as_secs_f64());
+    }
+}

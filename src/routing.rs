@@ -1,0 +1,83 @@
+//! Routes: which origin group serves a request path.
+//!
+//! The longest configured prefix wins. A path no route claims is refused, so
+//! the edge is never an open proxy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::upstream::origin::OriginError;
+use crate::upstream::OriginGroup;
+
+/// A path prefix and the origins behind it.
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub prefix: String,
+    pub group: Arc<OriginGroup>,
+}
+
+/// All routes, longest prefix first.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Arc<Route>>,
+}
+
+impl RouteTable {
+    /// Builds the routes and resolves their origins.
+    pub fn new(config: &Config) -> Result<RouteTable, OriginError> {
+        let mut groups = BTreeMap::new();
+        for (name, group) in &config.origin_groups {
+            groups.insert(name.clone(), Arc::new(OriginGroup::new(group)?));
+        }
+        let mut routes: Vec<Arc<Route>> = config
+            .routes
+            .iter()
+            .filter_map(|r| {
+                let group = groups.get(&r.origin_group)?.clone();
+                Some(Arc::new(Route { name: r.name.clone(), prefix: r.prefix.clone(), group }))
+            })
+            .collect();
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        Ok(RouteTable { routes })
+    }
+
+    /// The route of `path`, if any.
+    pub fn find(&self, path: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| path.starts_with(&r.prefix))
+    }
+
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+}
+
+/// Whether a request path is safe to route: absolute, no `.`/`..` segments
+/// (also percent-encoded), no backslashes or NULs. Such paths could escape a
+/// route's prefix at an origin that normalizes them.
+pub fn is_clean_path(path: &str) -> bool {
+    if !path.starts_with('/') || path.contains('\\') || path.contains('\0') {
+        return false;
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") {
+        return false;
+    }
+    !path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_paths() {
+        assert!(is_clean_path("/hls/demo/master.m3u8"));
+        assert!(!is_clean_path("/hls/../admin"));
+        assert!(!is_clean_path("/hls/%2e%2e/x"));
+        assert!(!is_clean_path("/hls/a%2fb"));
+        assert!(!is_clean_path("hls/x"));
+        assert!(!is_clean_path("/hls/./x"));
+    }
+}

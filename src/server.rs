@@ -1,0 +1,73 @@
+//! Builds the Pingora server from the one config file: the player-facing
+//! proxy, the admin listener, and the packager when configured.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pingora::apps::http_app::HttpServer;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::cache::EdgeCache;
+use crate::config::Config;
+use crate::proxy::response_headers::ResponseDecor;
+use crate::proxy::Edge;
+use crate::routing::RouteTable;
+use crate::upstream::origin::OriginError;
+
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Origin(#[from] OriginError),
+}
+
+/// Pingora's own settings, derived from ours (the operator sees one file).
+fn server_conf(config: &Config) -> ServerConf {
+    let mut conf = ServerConf::default();
+    conf.threads = config.edge.threads;
+    conf.grace_period_seconds = Some(config.edge.grace_period.as_secs());
+    conf.graceful_shutdown_timeout_seconds = Some(config.edge.grace_period.as_secs().max(1));
+    conf.upstream_keepalive_pool_size = 256;
+    // each origin of a group is tried at most once per request
+    conf.max_retries = config.origin_groups.values().map(|g| g.origins.len()).max().unwrap_or(1);
+    let port = config.edge.listen.first().map_or(0, |a| a.port());
+    conf.upgrade_sock = format!("/tmp/hls-edge-{port}-upgrade.sock");
+    conf.pid_file = format!("/tmp/hls-edge-{port}.pid");
+    conf
+}
+
+/// Builds every service of the edge; `run` starts them.
+pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(config));
+    server.bootstrap();
+    crate::metrics::register_all();
+
+    let routes = Arc::new(RouteTable::new(config)?);
+    let cache = EdgeCache::new(&config.cache);
+    let storage = cache.storage;
+    let decor = ResponseDecor { edge_id: config.edge.id.clone(), allow_origin: config.cors.allow_origin.clone() };
+    if !config.routes.is_empty() {
+        let edge = Edge::new(routes.clone(), cache, decor, config.log.access_log);
+        let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, edge, "hls-edge proxy");
+        for addr in &config.edge.listen {
+            proxy.add_tcp(&addr.to_string());
+        }
+        server.add_service(proxy);
+    }
+
+    let admin = Admin {
+        edge_id: config.edge.id.clone(),
+        started: Instant::now(),
+        routes,
+        storage,
+        max_cache_bytes: config.cache.max_size,
+    };
+    let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));
+    admin_service.add_tcp(&config.admin.listen.to_string());
+    server.add_service(admin_service);
+
+    Ok(server)
+}
