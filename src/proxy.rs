@@ -192,10 +192,11 @@ impl ProxyHttp for Edge {
         &self,
         _session: &mut Session,
         body: &mut Option<bytes::Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
+        freshness::classify_fetched_playlist(ctx, body.as_ref(), end_of_stream);
         Ok(None)
     }
 

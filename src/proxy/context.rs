@@ -58,6 +58,8 @@ pub struct RequestCtx {
     /// Freshness left on the stored object served to this request.
     pub remaining_ttl: Option<std::time::Duration>,
     pub body_bytes: usize,
+    /// A fetched playlist's body, kept until it can be classified.
+    pub playlist_body: Vec<u8>,
 }
 
 impl RequestCtx {
@@ -75,6 +77,7 @@ impl RequestCtx {
             storing: false,
             remaining_ttl: None,
             body_bytes: 0,
+            playlist_body: Vec::new(),
         }
     }
 
