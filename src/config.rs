@@ -164,6 +164,9 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
     let log = log_settings(&file.log, p);
     let origin_groups = origin_groups(&file.origin_groups, p);
     let routes = routes(&file.routes, &origin_groups, p);
+    if routes.is_empty() && file.routes.is_empty() && file.packager.is_none() {
+        p.push("routes", "needs at least one route (or a packager section for origin-only mode)");
+    }
     let packager = file.packager.and_then(|f| packager::validate(f, p));
 
     Some(Config {
@@ -271,9 +274,6 @@ fn routes(
     groups: &BTreeMap<String, OriginGroupConfig>,
     p: &mut Problems,
 ) -> Vec<RouteConfig> {
-    if routes.is_empty() {
-        p.push("routes", "needs at least one route");
-    }
     let mut out = Vec::new();
     for (i, r) in routes.iter().enumerate() {
         let path = format!("routes[{i}]");
@@ -308,3 +308,6 @@ fn routes(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
