@@ -1,0 +1,48 @@
+//! The test kit every integration test of the edge shares (`mod common;`).
+//!
+//! Real servers on ephemeral loopback ports, assertions on what a user sees:
+//! - `CountingOrigin` (origin.rs, reply.rs): a scriptable HTTP/1.1 origin that
+//!   counts and records requests; replies can be chunked, delayed, truncated,
+//!   unframed, reset or hang; live playlists advance on demand (playlist.rs).
+//! - `http_get` / `Client` / `concurrent_gets` (client.rs): a raw client that
+//!   reports a cut body as `complete == false`, never as a short success.
+//! - `TestEdge` / `EdgeConfig` (edge.rs, edge_config.rs): the real binary as a
+//!   child on free ports, ready once `/healthz` answers 200.
+//! - `cache_status` (RFC 9211) and `metric_value` (Prometheus text) readers.
+//!
+//! Nothing here touches process-wide state: every server, port and temp dir
+//! belongs to the test that made it, so tests run in parallel.
+//! It does not own the crate's own parsers: the kit re-implements the little it
+//! needs so a bug in `src/` cannot vouch for itself.
+
+// Each test file uses part of the kit.
+#![allow(dead_code, unused_imports)]
+
+pub mod cache_status;
+pub mod client;
+pub mod edge;
+pub mod edge_check;
+pub mod edge_config;
+pub mod metrics;
+pub mod net;
+pub mod origin;
+pub mod playlist;
+pub mod reply;
+mod wire;
+
+pub use cache_status::{cache_status, cache_status_of, parse_cache_status, CacheStatusEntry};
+pub use client::{
+    concurrent_gets, concurrent_gets_with, http_get, http_head, http_request, Client, ClientError,
+    Framing, Response, DEFAULT_TIMEOUT,
+};
+pub use edge::{EdgeStartError, TempDir, TestEdge, EDGE_BIN};
+pub use edge_check::{run_edge_check, run_edge_with_config};
+pub use edge_config::{origin_url, EdgeConfig, RouteConfig};
+pub use metrics::{metric_value, samples, Sample};
+pub use net::{free_addr, free_port, is_addr_in_use, retry_on_port_collision};
+pub use origin::{CountingOrigin, RecordedRequest};
+pub use playlist::{
+    media_sequence_in, multivariant_playlist, pattern_body, segment_uri, uris_in, vod_playlist,
+    LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
+};
+pub use reply::{Reply, ReplyFraming};
