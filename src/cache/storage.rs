@@ -282,3 +282,64 @@ impl HandleMiss for BodyFill {
         Ok(MissFinishType::Created(size))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use pingora::http::ResponseHeader;
+
+    fn storage(max: &str) -> MemoryStorage {
+        let text = format!(
+            "cache: {{max_size: {max}, max_object_size: 1KiB}}\norigin_groups: {{g: {{origins: [{{url: 'http://127.0.0.1:1'}}]}}}}\nroutes: [{{prefix: /, origin_group: g}}]\n"
+        );
+        let config = Config::parse(&text).expect("valid");
+        MemoryStorage::new(config.cache.max_size, CachePolicy::new(config.cache))
+    }
+
+    fn segment_meta() -> CacheMeta {
+        let mut header = ResponseHeader::build(200, None).expect("status");
+        header.insert_header("content-length", "1000").expect("header");
+        let now = SystemTime::now();
+        let mut meta = CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header);
+        meta.extensions_mut().insert(StoredClass(ObjectClass::Segment));
+        meta
+    }
+
+    #[test]
+    fn the_store_stays_within_its_byte_bound() {
+        let store = storage("100KiB");
+        let meta = segment_meta();
+        for key in 0..1000u128 {
+            store.insert(key, &meta, Bytes::from(vec![0u8; 1000])).expect("insert");
+        }
+        let held = store.weighted_size();
+        assert!(held <= 100 * 1024, "{held} bytes held");
+        assert!(store.entry_count() > 10, "it still holds objects");
+    }
+
+    #[tokio::test]
+    async fn a_hit_shares_the_stored_body_without_copying_it() {
+        let store: &'static MemoryStorage = Box::leak(Box::new(storage("1MiB")));
+        let key = CacheKey::new("k", "");
+        let body = Bytes::from(vec![5u8; 1000]);
+        store.insert(key_of(&key), &segment_meta(), body.clone()).expect("insert");
+        let span = pingora::cache::trace::Span::inactive().handle();
+        let (meta, mut hit) = store.lookup(&key, &span).await.expect("lookup").expect("hit");
+        assert_eq!(meta.extensions().get::<StoredClass>().map(|c| c.0), Some(ObjectClass::Segment));
+        let served = hit.read_body().await.expect("read").expect("body");
+        assert_eq!(served.as_ptr(), body.as_ptr(), "the same memory, not a copy");
+        assert!(hit.read_body().await.expect("read").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fill_dropped_before_finish_stores_nothing() {
+        let store: &'static MemoryStorage = Box::leak(Box::new(storage("1MiB")));
+        let key = CacheKey::new("cut", "");
+        let span = pingora::cache::trace::Span::inactive().handle();
+        let mut fill = store.get_miss_handler(&key, &segment_meta(), &span).await.expect("fill");
+        fill.write_body(Bytes::from_static(b"partial"), false).await.expect("write");
+        drop(fill);
+        assert!(store.lookup(&key, &span).await.expect("lookup").is_none());
+    }
+}
