@@ -1,5 +1,6 @@
 //! Builds the Pingora server from the one config file: the player-facing
-//! proxy, the admin listener, and the packager when configured.
+//! proxy (when routes are configured), the admin listener, and the packager
+//! when configured (origin-only mode has a packager and no routes).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,6 +66,11 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         storage,
         max_cache_bytes: config.cache.max_size,
     };
+    if let Some(packager_config) = &config.packager {
+        let (_packager, services) = crate::packager::service::services(packager_config);
+        server.add_services(services);
+    }
+
     let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));
     admin_service.add_tcp(&config.admin.listen.to_string());
     server.add_service(admin_service);

@@ -92,20 +92,34 @@ pub fn validate(file: PackagerFile, problems: &mut Problems) -> Option<PackagerC
     let p = problems;
     p.unknown_keys("packager", &file.unknown);
     let listen = p.socket_addr("packager.listen", file.listen.as_deref(), "127.0.0.1:8081");
-    let target_duration = p.duration("packager.target_duration", file.target_duration.as_deref(), "2s");
+    let target_duration = p.duration(
+        "packager.target_duration",
+        file.target_duration.as_deref(),
+        "2s",
+    );
     if let Some(t) = target_duration {
         if t < Duration::from_millis(500) || t > Duration::from_secs(60) {
-            p.push("packager.target_duration", format!("{t:?} is not between 500ms and 60s"));
+            p.push(
+                "packager.target_duration",
+                format!("{t:?} is not between 500ms and 60s"),
+            );
         }
     }
     // RFC 8216 §6.2.2: a live playlist must stay at least three target durations long.
     let window = count(p, "packager.window", file.window, 6, 3..=1000);
     let keep_behind = count(p, "packager.keep_behind", file.keep_behind, 6, 0..=10_000);
-    let ended_retention = p.duration("packager.ended_retention", file.ended_retention.as_deref(), "10m");
+    let ended_retention = p.duration(
+        "packager.ended_retention",
+        file.ended_retention.as_deref(),
+        "10m",
+    );
     let max_bytes = p.size("packager.max_bytes", file.max_bytes.as_deref(), "512MiB");
     if let Some(max) = max_bytes {
         if max < 1024 * 1024 {
-            p.push("packager.max_bytes", format!("{max} bytes is less than 1MiB"));
+            p.push(
+                "packager.max_bytes",
+                format!("{max} bytes is less than 1MiB"),
+            );
         }
     }
     let streams = streams(&file.streams, p);
@@ -129,7 +143,14 @@ fn count(
 ) -> Option<usize> {
     let value = value.unwrap_or(default);
     if !range.contains(&value) {
-        p.push(path, format!("{value} is not between {} and {}", range.start(), range.end()));
+        p.push(
+            path,
+            format!(
+                "{value} is not between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        );
         return None;
     }
     usize::try_from(value).ok()
@@ -144,10 +165,16 @@ fn streams(files: &[StreamFile], p: &mut Problems) -> Vec<StreamConfig> {
         let name = name(p, &format!("{path}.name"), s.name.as_deref());
         if let Some(name) = &name {
             if !seen.insert(name.clone()) {
-                p.push(format!("{path}.name"), format!("'{name}' is already used by another stream"));
+                p.push(
+                    format!("{path}.name"),
+                    format!("'{name}' is already used by another stream"),
+                );
             }
         }
-        let key_sha256 = s.key_sha256.as_deref().and_then(|k| key_hash(p, &format!("{path}.key_sha256"), k));
+        let key_sha256 = s
+            .key_sha256
+            .as_deref()
+            .and_then(|k| key_hash(p, &format!("{path}.key_sha256"), k));
         let loops = loops(p, &path, s.loops.as_deref());
         match (s.key_sha256.is_some(), s.loops.is_some()) {
             (true, true) => p.push(
@@ -161,7 +188,11 @@ fn streams(files: &[StreamFile], p: &mut Problems) -> Vec<StreamConfig> {
             _ => {}
         }
         if let Some(name) = name {
-            out.push(StreamConfig { name, key_sha256, loops });
+            out.push(StreamConfig {
+                name,
+                key_sha256,
+                loops,
+            });
         }
     }
     out
@@ -172,7 +203,10 @@ fn loops(p: &mut Problems, stream_path: &str, files: Option<&[LoopFile]>) -> Vec
         return Vec::new();
     };
     if files.is_empty() {
-        p.push(format!("{stream_path}.loop"), "needs at least one rendition");
+        p.push(
+            format!("{stream_path}.loop"),
+            "needs at least one rendition",
+        );
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
@@ -182,7 +216,10 @@ fn loops(p: &mut Problems, stream_path: &str, files: Option<&[LoopFile]>) -> Vec
         let rendition = name(p, &format!("{path}.rendition"), l.rendition.as_deref());
         if let Some(r) = &rendition {
             if !seen.insert(r.clone()) {
-                p.push(format!("{path}.rendition"), format!("'{r}' is already looped in this stream"));
+                p.push(
+                    format!("{path}.rendition"),
+                    format!("'{r}' is already looped in this stream"),
+                );
             }
         }
         let file = match l.file.as_deref() {
@@ -191,7 +228,10 @@ fn loops(p: &mut Problems, stream_path: &str, files: Option<&[LoopFile]>) -> Vec
                 None
             }
             Some(f) if !std::path::Path::new(f).is_file() => {
-                p.push(format!("{path}.file"), format!("'{f}' is not a readable file"));
+                p.push(
+                    format!("{path}.file"),
+                    format!("'{f}' is not a readable file"),
+                );
                 None
             }
             Some(f) => Some(PathBuf::from(f)),
@@ -212,7 +252,10 @@ fn name(p: &mut Problems, path: &str, value: Option<&str>) -> Option<String> {
         }
         Some(v) if is_name(v) => Some(v.to_string()),
         Some(v) => {
-            p.push(path, format!("'{v}' must be 1 to 64 of a-z, 0-9, '_' or '-'"));
+            p.push(
+                path,
+                format!("'{v}' must be 1 to 64 of a-z, 0-9, '_' or '-'"),
+            );
             None
         }
     }
@@ -222,7 +265,8 @@ fn name(p: &mut Problems, path: &str, value: Option<&str>) -> Option<String> {
 pub fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// The hash is not a secret, but is still never echoed back in full.
@@ -294,7 +338,10 @@ mod tests {
             "packager.streams[2]: has neither key_sha256",
         ];
         for e in expected {
-            assert!(errors.iter().any(|x| x.starts_with(e)), "missing {e:?} in {errors:#?}");
+            assert!(
+                errors.iter().any(|x| x.starts_with(e)),
+                "missing {e:?} in {errors:#?}"
+            );
         }
         assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     }
@@ -302,6 +349,12 @@ mod tests {
     #[test]
     fn names() {
         assert!(is_name("demo") && is_name("720p") && is_name("a_b-c"));
-        assert!(!is_name("") && !is_name("A") && !is_name("a/b") && !is_name("..") && !is_name(&"a".repeat(65)));
+        assert!(
+            !is_name("")
+                && !is_name("A")
+                && !is_name("a/b")
+                && !is_name("..")
+                && !is_name(&"a".repeat(65))
+        );
     }
 }

@@ -1,0 +1,415 @@
+//! The stream store: streams -> generations -> renditions -> segments, with
+//! the retention rules of the packager (design §7):
+//!
+//! - a live rendition keeps its playlist window plus `keep_behind` segments for
+//!   late players; older ones are pruned as new ones arrive;
+//! - an input that joins a live generation adds a rendition to it; an input for
+//!   a rendition that is already there (being ingested or ended) starts a new
+//!   generation, so a restart never reuses a URL;
+//! - a generation ends when all its renditions have ended, and is deleted
+//!   `ended_retention` later (`expire`);
+//! - all segment bytes together stay under `max_bytes`: ended generations go
+//!   first, then segments behind windows; a segment that still does not fit
+//!   is refused, each with a log line.
+//!
+//! Time is passed in; playlist text is written elsewhere (`packager::playlists`)
+//! from what `read_rendition` and `read_current` lend out.
+
+mod generation;
+mod rendition;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use crate::config::PackagerConfig;
+pub use generation::GenerationId;
+use generation::GenerationIds;
+pub use rendition::{millis, NewSegment, Rendition, RenditionInfo, StoredSegment};
+
+/// How much the store keeps.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Segments listed in a live media playlist.
+    pub window: usize,
+    /// Segments kept behind the window.
+    pub keep_behind: usize,
+    pub ended_retention: Duration,
+    pub max_bytes: u64,
+}
+
+impl Retention {
+    pub fn from_config(c: &PackagerConfig) -> Self {
+        Retention {
+            window: c.window,
+            keep_behind: c.keep_behind,
+            ended_retention: c.ended_retention,
+            max_bytes: c.max_bytes,
+        }
+    }
+}
+
+/// Where an input publishes: returned by [`Store::open`], given back to
+/// [`Store::publish`] and [`Store::close`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputHandle {
+    pub stream: String,
+    pub generation: GenerationId,
+    pub rendition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("generation {0} no longer exists")]
+    GenerationGone(GenerationId),
+    #[error("segment of {size} bytes does not fit under max_bytes {max}")]
+    Full { size: u64, max: u64 },
+}
+
+/// What the operator sees of one stream (the metrics are built from this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStats {
+    pub name: String,
+    /// Segment bytes held, all generations.
+    pub bytes: u64,
+    pub segments_produced: u64,
+    /// TS bytes received from inputs (push and loop files).
+    pub ingest_bytes: u64,
+    /// Continuity errors, lost sync and broken uploads.
+    pub ingest_errors: u64,
+    /// Segments refused because the store was full.
+    pub segments_refused: u64,
+    /// The newest generation has an input still running.
+    pub live: bool,
+    pub generation: Option<GenerationId>,
+}
+
+pub struct Store {
+    limits: Retention,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    streams: BTreeMap<String, StreamEntry>,
+    ids: GenerationIds,
+    bytes: u64,
+}
+
+#[derive(Default)]
+struct StreamEntry {
+    /// Oldest first; the last one is the current generation.
+    generations: Vec<Generation>,
+    segments_produced: u64,
+    ingest_bytes: u64,
+    ingest_errors: u64,
+    segments_refused: u64,
+}
+
+struct Generation {
+    id: GenerationId,
+    renditions: BTreeMap<String, Rendition>,
+    ended_at: Option<SystemTime>,
+}
+
+impl Generation {
+    fn bytes(&self) -> u64 {
+        self.renditions.values().map(Rendition::bytes).sum()
+    }
+}
+
+impl Store {
+    pub fn new(limits: Retention) -> Self {
+        Store {
+            limits,
+            inner: RwLock::new(Inner::default()),
+        }
+    }
+
+    pub fn limits(&self) -> &Retention {
+        &self.limits
+    }
+
+    /// Lists a stream in `stats` before any input arrives (metrics start at zero).
+    pub fn register(&self, stream: &str) {
+        self.inner
+            .write()
+            .streams
+            .entry(stream.to_string())
+            .or_default();
+    }
+
+    /// Attaches an input to `stream`/`rendition`: joins the current generation
+    /// when it is live and lacks this rendition, else starts a new one.
+    pub fn open(&self, stream: &str, rendition: &str, now: SystemTime) -> InputHandle {
+        let mut inner = self.inner.write();
+        let Inner { streams, ids, .. } = &mut *inner;
+        let entry = streams.entry(stream.to_string()).or_default();
+        let joinable = entry
+            .generations
+            .last_mut()
+            .filter(|g| g.ended_at.is_none() && !g.renditions.contains_key(rendition));
+        let generation = match joinable {
+            Some(g) => g,
+            None => {
+                let id = ids.mint(now);
+                tracing::info!(stream, generation = %id, "packager: new generation");
+                entry.generations.push(Generation {
+                    id,
+                    renditions: BTreeMap::new(),
+                    ended_at: None,
+                });
+                entry.generations.last_mut().expect("just pushed")
+            }
+        };
+        generation
+            .renditions
+            .insert(rendition.to_string(), Rendition::default());
+        InputHandle {
+            stream: stream.to_string(),
+            generation: generation.id.clone(),
+            rendition: rendition.to_string(),
+        }
+    }
+
+    /// Publishes the next segment of an input; returns its media sequence number.
+    pub fn publish(&self, input: &InputHandle, segment: NewSegment) -> Result<u64, StoreError> {
+        let size = segment.data.len() as u64;
+        let mut inner = self.inner.write();
+        if inner.rendition_mut(input).is_none() {
+            return Err(StoreError::GenerationGone(input.generation.clone()));
+        }
+        if !inner.make_room(size, &self.limits) {
+            if let Some(entry) = inner.streams.get_mut(&input.stream) {
+                entry.segments_refused += 1;
+            }
+            tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = self.limits.max_bytes,
+                "packager store full: segment refused");
+            return Err(StoreError::Full {
+                size,
+                max: self.limits.max_bytes,
+            });
+        }
+        let keep = self.limits.window + self.limits.keep_behind;
+        let rendition = inner
+            .rendition_mut(input)
+            .ok_or_else(|| StoreError::GenerationGone(input.generation.clone()))?;
+        let msn = rendition.push(segment);
+        let freed = rendition.prune(keep);
+        inner.bytes = inner.bytes + size - freed;
+        if let Some(entry) = inner.streams.get_mut(&input.stream) {
+            entry.segments_produced += 1;
+        }
+        Ok(msn)
+    }
+
+    /// Sets what the multivariant playlist says about an input's rendition.
+    pub fn describe(&self, input: &InputHandle, info: RenditionInfo) {
+        if let Some(r) = self.inner.write().rendition_mut(input) {
+            if *r.info() != info {
+                r.set_info(info);
+            }
+        }
+    }
+
+    /// The input stopped: its playlist ends; the generation ends with its last input.
+    pub fn close(&self, input: &InputHandle, now: SystemTime) {
+        let mut inner = self.inner.write();
+        let Some(entry) = inner.streams.get_mut(&input.stream) else {
+            return;
+        };
+        let Some(g) = entry
+            .generations
+            .iter_mut()
+            .find(|g| g.id == input.generation)
+        else {
+            return;
+        };
+        if let Some(r) = g.renditions.get_mut(&input.rendition) {
+            r.end();
+        }
+        if g.ended_at.is_none() && g.renditions.values().all(Rendition::is_ended) {
+            g.ended_at = Some(now);
+            tracing::info!(stream = %input.stream, generation = %g.id, "packager: generation ended");
+        }
+    }
+
+    /// Counts what an input received: TS bytes and errors.
+    pub fn count_ingest(&self, stream: &str, bytes: u64, errors: u64) {
+        if let Some(entry) = self.inner.write().streams.get_mut(stream) {
+            entry.ingest_bytes += bytes;
+            entry.ingest_errors += errors;
+        }
+    }
+
+    /// Deletes generations that ended at least `ended_retention` before `now`.
+    pub fn expire(&self, now: SystemTime) {
+        let retention = self.limits.ended_retention;
+        let mut inner = self.inner.write();
+        let mut freed = 0;
+        for (name, entry) in &mut inner.streams {
+            entry.generations.retain(|g| {
+                let keep = g.ended_at.is_none_or(|t| now.duration_since(t).unwrap_or_default() < retention);
+                if !keep {
+                    tracing::info!(stream = %name, generation = %g.id, "packager: ended generation deleted");
+                    freed += g.bytes();
+                }
+                keep
+            });
+        }
+        inner.bytes -= freed;
+    }
+
+    /// A stored segment's bytes (a cheap clone).
+    pub fn segment(
+        &self,
+        stream: &str,
+        generation: &str,
+        rendition: &str,
+        msn: u64,
+    ) -> Option<Bytes> {
+        self.read_rendition(stream, generation, rendition, |r| {
+            r.segment(msn).map(|s| s.data.clone())
+        })
+        .flatten()
+    }
+
+    /// Lends one rendition to `f` (under the read lock: keep `f` short).
+    pub fn read_rendition<T>(
+        &self,
+        stream: &str,
+        generation: &str,
+        rendition: &str,
+        f: impl FnOnce(&Rendition) -> T,
+    ) -> Option<T> {
+        let inner = self.inner.read();
+        let g = inner
+            .streams
+            .get(stream)?
+            .generations
+            .iter()
+            .find(|g| g.id.as_str() == generation)?;
+        g.renditions.get(rendition).map(f)
+    }
+
+    /// Lends the current generation of `stream` and its renditions to `f`.
+    pub fn read_current<T>(
+        &self,
+        stream: &str,
+        f: impl FnOnce(&GenerationId, &BTreeMap<String, Rendition>) -> T,
+    ) -> Option<T> {
+        let inner = self.inner.read();
+        let g = inner.streams.get(stream)?.generations.last()?;
+        Some(f(&g.id, &g.renditions))
+    }
+
+    /// Segment bytes held, all streams.
+    pub fn bytes(&self) -> u64 {
+        self.inner.read().bytes
+    }
+
+    pub fn stats(&self) -> Vec<StreamStats> {
+        let inner = self.inner.read();
+        inner
+            .streams
+            .iter()
+            .map(|(name, e)| {
+                let current = e.generations.last();
+                StreamStats {
+                    name: name.clone(),
+                    bytes: e.generations.iter().map(Generation::bytes).sum(),
+                    segments_produced: e.segments_produced,
+                    ingest_bytes: e.ingest_bytes,
+                    ingest_errors: e.ingest_errors,
+                    segments_refused: e.segments_refused,
+                    live: current.is_some_and(|g| g.ended_at.is_none()),
+                    generation: current.map(|g| g.id.clone()),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Inner {
+    fn rendition_mut(&mut self, input: &InputHandle) -> Option<&mut Rendition> {
+        let entry = self.streams.get_mut(&input.stream)?;
+        let g = entry
+            .generations
+            .iter_mut()
+            .find(|g| g.id == input.generation)?;
+        g.renditions.get_mut(&input.rendition)
+    }
+
+    /// Frees memory until `need` more bytes fit under the limit: ended
+    /// generations first (oldest ended first), then segments behind live
+    /// windows (from the rendition with the most). False when it cannot.
+    fn make_room(&mut self, need: u64, limits: &Retention) -> bool {
+        let freeable = self.freeable(limits.window);
+        if self.bytes.saturating_sub(freeable) + need > limits.max_bytes {
+            return false;
+        }
+        let mut behind_dropped = 0u64;
+        while self.bytes + need > limits.max_bytes {
+            if let Some(freed) = self.delete_oldest_ended() {
+                self.bytes -= freed;
+            } else if let Some(freed) = self.drop_one_behind(limits.window) {
+                self.bytes -= freed;
+                behind_dropped += 1;
+            } else {
+                return false;
+            }
+        }
+        if behind_dropped > 0 {
+            tracing::warn!(
+                segments = behind_dropped,
+                max_bytes = limits.max_bytes,
+                "packager store full: dropped segments kept for late players"
+            );
+        }
+        true
+    }
+
+    /// Bytes `make_room` could free: ended generations and segments behind windows.
+    fn freeable(&self, window: usize) -> u64 {
+        let generations = self.streams.values().flat_map(|e| e.generations.iter());
+        generations
+            .map(|g| match g.ended_at {
+                Some(_) => g.bytes(),
+                None => g.renditions.values().map(|r| r.behind_bytes(window)).sum(),
+            })
+            .sum()
+    }
+
+    fn delete_oldest_ended(&mut self) -> Option<u64> {
+        let (name, index) = self
+            .streams
+            .iter()
+            .flat_map(|(name, e)| {
+                e.generations
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, g)| g.ended_at.map(|t| (t, name, i)))
+            })
+            .min()
+            .map(|(_, name, i)| (name.clone(), i))?;
+        let entry = self.streams.get_mut(&name)?;
+        let g = entry.generations.remove(index);
+        tracing::warn!(stream = %name, generation = %g.id, "packager store full: ended generation deleted early");
+        Some(g.bytes())
+    }
+
+    fn drop_one_behind(&mut self, window: usize) -> Option<u64> {
+        let rendition = self
+            .streams
+            .values_mut()
+            .flat_map(|e| e.generations.iter_mut())
+            .flat_map(|g| g.renditions.values_mut())
+            .filter(|r| r.behind(window) > 0)
+            .max_by_key(|r| r.behind(window))?;
+        Some(rendition.drop_behind(window))
+    }
+}
