@@ -35,7 +35,11 @@ impl ServeHttp for Admin {
             "/readyz" => reply(200, "text/plain", b"ready\n".to_vec()),
             "/metrics" => self.metrics(),
             "/status" => self.status(),
-            _ => reply(404, "text/plain", b"not found: try /metrics, /status, /healthz, /readyz\n".to_vec()),
+            _ => reply(
+                404,
+                "text/plain",
+                b"not found: try /metrics, /status, /healthz, /readyz\n".to_vec(),
+            ),
         }
     }
 }
@@ -51,7 +55,11 @@ impl Admin {
         let mut out = Vec::new();
         let encoder = TextEncoder::new();
         if let Err(e) = encoder.encode(&prometheus::gather(), &mut out) {
-            return reply(500, "text/plain", format!("cannot encode metrics: {e}\n").into_bytes());
+            return reply(
+                500,
+                "text/plain",
+                format!("cannot encode metrics: {e}\n").into_bytes(),
+            );
         }
         reply(200, encoder.format_type(), out)
     }
@@ -89,12 +97,17 @@ impl Admin {
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     let mut resp = Response::new(body);
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
-    resp.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     let len = resp.body().len();
-    resp.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
     resp
 }

@@ -37,20 +37,27 @@ pub struct EdgeCache {
 impl EdgeCache {
     pub fn new(settings: &CacheSettings) -> EdgeCache {
         let policy = CachePolicy::new(settings.clone());
-        let storage: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(settings.max_size, policy.clone())));
+        let storage: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(
+            settings.max_size,
+            policy.clone(),
+        )));
         let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(settings.lock_timeout));
         // A 404 or 5xx says nothing about the next response for the key (a
         // future segment becomes a 200 a moment later): not remembered.
         let predictor: &'static Predictor<16> = Box::leak(Box::new(Predictor::new(
             1024,
-            Some(|reason| reason == NoStore::NotFound.reason() || reason == NoStore::Status.reason()),
+            Some(|reason| {
+                reason == NoStore::NotFound.reason() || reason == NoStore::Status.reason()
+            }),
         )));
         EdgeCache {
             storage,
             lock,
             predictor,
             policy,
-            keys: CacheKeyBuilder::new(DEFAULT_TOKEN_PARAMS.iter().map(|s| s.to_string()).collect()),
+            keys: CacheKeyBuilder::new(
+                DEFAULT_TOKEN_PARAMS.iter().map(|s| s.to_string()).collect(),
+            ),
             max_object_size: usize::try_from(settings.max_object_size).unwrap_or(usize::MAX),
             lock_timeout: settings.lock_timeout,
         }

@@ -132,10 +132,20 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
     let edge = &file.edge;
     p.unknown_keys("edge", &edge.unknown);
     let id = edge.id.clone().unwrap_or_else(|| "hls-edge".to_string());
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        p.push("edge.id", format!("'{id}' must be letters, digits, '-', '_' or '.'"));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        p.push(
+            "edge.id",
+            format!("'{id}' must be letters, digits, '-', '_' or '.'"),
+        );
     }
-    let listen_text = edge.listen.clone().unwrap_or_else(|| vec!["0.0.0.0:8080".into()]);
+    let listen_text = edge
+        .listen
+        .clone()
+        .unwrap_or_else(|| vec!["0.0.0.0:8080".into()]);
     if listen_text.is_empty() {
         p.push("edge.listen", "needs at least one address");
     }
@@ -146,12 +156,19 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         .collect();
     let threads = edge.threads.unwrap_or(2);
     if threads == 0 || threads > 256 {
-        p.push("edge.threads", format!("{threads} is not between 1 and 256"));
+        p.push(
+            "edge.threads",
+            format!("{threads} is not between 1 and 256"),
+        );
     }
     let grace_period = p.duration("edge.grace_period", edge.grace_period.as_deref(), "5s");
 
     p.unknown_keys("admin", &file.admin.unknown);
-    let admin_listen = p.socket_addr("admin.listen", file.admin.listen.as_deref(), "127.0.0.1:9090");
+    let admin_listen = p.socket_addr(
+        "admin.listen",
+        file.admin.listen.as_deref(),
+        "127.0.0.1:9090",
+    );
     let cache = cache_settings(&file.cache, p);
     p.unknown_keys("cors", &file.cors.unknown);
     let cors = CorsSettings {
@@ -165,13 +182,23 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
     let origin_groups = origin_groups(&file.origin_groups, p);
     let routes = routes(&file.routes, &origin_groups, p);
     if routes.is_empty() && file.routes.is_empty() && file.packager.is_none() {
-        p.push("routes", "needs at least one route (or a packager section for origin-only mode)");
+        p.push(
+            "routes",
+            "needs at least one route (or a packager section for origin-only mode)",
+        );
     }
     let packager = file.packager.and_then(|f| packager::validate(f, p));
 
     Some(Config {
-        edge: EdgeSettings { id, listen, threads, grace_period: grace_period? },
-        admin: AdminSettings { listen: admin_listen? },
+        edge: EdgeSettings {
+            id,
+            listen,
+            threads,
+            grace_period: grace_period?,
+        },
+        admin: AdminSettings {
+            listen: admin_listen?,
+        },
         cache: cache?,
         cors,
         log,
@@ -184,16 +211,32 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
 fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
     p.unknown_keys("cache", &f.unknown);
     let max_size = p.size("cache.max_size", f.max_size.as_deref(), "256MiB");
-    let max_object_size = p.size("cache.max_object_size", f.max_object_size.as_deref(), "32MiB");
+    let max_object_size = p.size(
+        "cache.max_object_size",
+        f.max_object_size.as_deref(),
+        "32MiB",
+    );
     if let (Some(total), Some(object)) = (max_size, max_object_size) {
         if object > total {
             p.push("cache.max_object_size", "is larger than cache.max_size");
         }
     }
     let segment_ttl = p.duration("cache.segment_ttl", f.segment_ttl.as_deref(), "24h");
-    let vod_playlist_ttl = p.duration("cache.vod_playlist_ttl", f.vod_playlist_ttl.as_deref(), "24h");
-    let master_playlist_ttl = p.duration("cache.master_playlist_ttl", f.master_playlist_ttl.as_deref(), "2s");
-    let live_playlist_max_age = p.duration("cache.live_playlist_max_age", f.live_playlist_max_age.as_deref(), "0");
+    let vod_playlist_ttl = p.duration(
+        "cache.vod_playlist_ttl",
+        f.vod_playlist_ttl.as_deref(),
+        "24h",
+    );
+    let master_playlist_ttl = p.duration(
+        "cache.master_playlist_ttl",
+        f.master_playlist_ttl.as_deref(),
+        "2s",
+    );
+    let live_playlist_max_age = p.duration(
+        "cache.live_playlist_max_age",
+        f.live_playlist_max_age.as_deref(),
+        "0",
+    );
     let lock_timeout = p.duration("cache.lock_timeout", f.lock_timeout.as_deref(), "10s");
     let stale_if_error = p.duration("cache.stale_if_error", f.stale_if_error.as_deref(), "10m");
     let settings = CacheSettings {
@@ -241,17 +284,37 @@ fn origin_groups(
         if g.origins.is_empty() {
             p.push(format!("{path}.origins"), "needs at least one origin");
         }
-        let connect = p.duration(&format!("{path}.connect_timeout"), g.connect_timeout.as_deref(), "2s");
-        let read = p.duration(&format!("{path}.read_timeout"), g.read_timeout.as_deref(), "10s");
-        let idle = p.duration(&format!("{path}.idle_timeout"), g.idle_timeout.as_deref(), "60s");
+        let connect = p.duration(
+            &format!("{path}.connect_timeout"),
+            g.connect_timeout.as_deref(),
+            "2s",
+        );
+        let read = p.duration(
+            &format!("{path}.read_timeout"),
+            g.read_timeout.as_deref(),
+            "10s",
+        );
+        let idle = p.duration(
+            &format!("{path}.idle_timeout"),
+            g.idle_timeout.as_deref(),
+            "60s",
+        );
         let mut origins = Vec::new();
         for (i, o) in g.origins.iter().enumerate() {
             let opath = format!("{path}.origins[{i}]");
             p.unknown_keys(&opath, &o.unknown);
-            let own_connect = o.connect_timeout.as_deref().map(|t| p.duration(&format!("{opath}.connect_timeout"), Some(t), ""));
-            let own_read = o.read_timeout.as_deref().map(|t| p.duration(&format!("{opath}.read_timeout"), Some(t), ""));
+            let own_connect = o
+                .connect_timeout
+                .as_deref()
+                .map(|t| p.duration(&format!("{opath}.connect_timeout"), Some(t), ""));
+            let own_read = o
+                .read_timeout
+                .as_deref()
+                .map(|t| p.duration(&format!("{opath}.read_timeout"), Some(t), ""));
             let url = p.origin_url(&format!("{opath}.url"), o.url.as_deref());
-            let (Some((tls, host, port)), Some(connect), Some(read), Some(idle)) = (url, connect, read, idle) else {
+            let (Some((tls, host, port)), Some(connect), Some(read), Some(idle)) =
+                (url, connect, read, idle)
+            else {
                 continue;
             };
             origins.push(OriginConfig {
@@ -264,7 +327,13 @@ fn origin_groups(
                 idle_timeout: idle,
             });
         }
-        out.insert(name.clone(), OriginGroupConfig { name: name.clone(), origins });
+        out.insert(
+            name.clone(),
+            OriginGroupConfig {
+                name: name.clone(),
+                origins,
+            },
+        );
     }
     out
 }
@@ -281,7 +350,10 @@ fn routes(
         let prefix = match r.prefix.as_deref() {
             Some(prefix) if prefix.starts_with('/') => prefix.to_string(),
             Some(prefix) => {
-                p.push(format!("{path}.prefix"), format!("'{prefix}' must start with '/'"));
+                p.push(
+                    format!("{path}.prefix"),
+                    format!("'{prefix}' must start with '/'"),
+                );
                 continue;
             }
             None => {
@@ -292,19 +364,32 @@ fn routes(
         let group = match r.origin_group.as_deref() {
             Some(g) if groups.contains_key(g) => g.to_string(),
             Some(g) => {
-                p.push(format!("{path}.origin_group"), format!("'{g}' is not defined under origin_groups"));
+                p.push(
+                    format!("{path}.origin_group"),
+                    format!("'{g}' is not defined under origin_groups"),
+                );
                 continue;
             }
             None => {
-                p.push(format!("{path}.origin_group"), "is required (the origins to pull from)");
+                p.push(
+                    format!("{path}.origin_group"),
+                    "is required (the origins to pull from)",
+                );
                 continue;
             }
         };
         if out.iter().any(|o: &RouteConfig| o.prefix == prefix) {
-            p.push(format!("{path}.prefix"), format!("'{prefix}' is already used by another route"));
+            p.push(
+                format!("{path}.prefix"),
+                format!("'{prefix}' is already used by another route"),
+            );
         }
         let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
-        out.push(RouteConfig { name, prefix, origin_group: group });
+        out.push(RouteConfig {
+            name,
+            prefix,
+            origin_group: group,
+        });
     }
     out
 }

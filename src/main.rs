@@ -43,7 +43,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     hls_edge::logging::init(&config.log);
-    let opt = pingora::server::configuration::Opt { upgrade: cli.upgrade, daemon: cli.daemon, ..Default::default() };
+    let opt = pingora::server::configuration::Opt {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+        ..Default::default()
+    };
     match hls_edge::server::build(&config, opt) {
         Ok(server) => {
             tracing::info!(edge = %config.edge.id, listen = ?config.edge.listen, admin = %config.admin.listen, "hls-edge starting");

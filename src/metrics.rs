@@ -55,8 +55,11 @@ pub static LOOKUPS: Lazy<IntCounterVec> = Lazy::new(|| {
 });
 
 pub static CACHE_BYTES: Lazy<Gauge> = Lazy::new(|| {
-    register_gauge!("hls_edge_cache_bytes", "Bytes held by the cache (bodies and metadata)")
-        .expect("metric names are unique")
+    register_gauge!(
+        "hls_edge_cache_bytes",
+        "Bytes held by the cache (bodies and metadata)"
+    )
+    .expect("metric names are unique")
 });
 
 pub static CACHE_OBJECTS: Lazy<Gauge> = Lazy::new(|| {
@@ -140,8 +143,12 @@ pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_b
         500..=599 => "5xx",
         _ => "none",
     };
-    REQUESTS.with_label_values(&[route, class, status_class, cache]).inc();
-    BYTES_SENT.with_label_values(&[class, cache]).inc_by(body_bytes as f64);
+    REQUESTS
+        .with_label_values(&[route, class, status_class, cache])
+        .inc();
+    BYTES_SENT
+        .with_label_values(&[class, cache])
+        .inc_by(body_bytes as f64);
     if !LOOKUP_RESULTS.contains(&cache) {
         return;
     }
@@ -150,7 +157,9 @@ pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_b
     let served = count("hit") + count("coalesced");
     let total: u64 = LOOKUP_RESULTS.iter().map(|r| count(r)).sum();
     if total > 0 {
-        HIT_RATIO.with_label_values(&[class]).set(served as f64 / total as f64);
+        HIT_RATIO
+            .with_label_values(&[class])
+            .set(served as f64 / total as f64);
     }
 }
 

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use pingora::cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable};
+use pingora::cache::{
+    CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable,
+};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -47,8 +49,18 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn new(routes: Arc<RouteTable>, cache: EdgeCache, decor: ResponseDecor, access_log: bool) -> Self {
-        Edge { routes, cache, decor, access_log }
+    pub fn new(
+        routes: Arc<RouteTable>,
+        cache: EdgeCache,
+        decor: ResponseDecor,
+        access_log: bool,
+    ) -> Self {
+        Edge {
+            routes,
+            cache,
+            decor,
+            access_log,
+        }
     }
 }
 
@@ -88,8 +100,15 @@ impl ProxyHttp for Edge {
         Ok(freshness::force_for_request(meta, ctx))
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        let route = ctx.route.clone().ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .clone()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
         let Some(origin) = route.group.pick(ctx.attempts).cloned() else {
             return Error::e_explain(
                 ErrorType::ConnectNoRoute,
@@ -152,8 +171,14 @@ impl ProxyHttp for Edge {
         upstream_request::record_response(ctx, resp.status.as_u16());
         // An origin 5xx is retried on the next origin while nothing has gone
         // to the player yet (design section 5).
-        if resp.status.is_server_error() && ctx.has_untried_origin() && session.response_written().is_none() {
-            let mut e = Error::explain(ErrorType::HTTPStatus(resp.status.as_u16()), "origin error, trying the next origin");
+        if resp.status.is_server_error()
+            && ctx.has_untried_origin()
+            && session.response_written().is_none()
+        {
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(resp.status.as_u16()),
+                "origin error, trying the next origin",
+            );
             e.set_retry(true);
             return Err(e);
         }
@@ -172,8 +197,12 @@ impl ProxyHttp for Edge {
                 Ok(RespCacheable::Cacheable(meta))
             }
             Err(reason) => {
-                metrics::NOT_STORED.with_label_values(&[ctx.class.label(), reason.reason()]).inc();
-                Ok(RespCacheable::Uncacheable(NoCacheReason::Custom(reason.reason())))
+                metrics::NOT_STORED
+                    .with_label_values(&[ctx.class.label(), reason.reason()])
+                    .inc();
+                Ok(RespCacheable::Uncacheable(NoCacheReason::Custom(
+                    reason.reason(),
+                )))
             }
         }
     }
@@ -202,7 +231,13 @@ impl ProxyHttp for Edge {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        metrics::record_request(ctx.route_name(), ctx.class.label(), status, ctx.cache.label(), ctx.body_bytes);
+        metrics::record_request(
+            ctx.route_name(),
+            ctx.class.label(),
+            status,
+            ctx.cache.label(),
+            ctx.body_bytes,
+        );
         if self.access_log {
             access_log::write(session, e, ctx, status);
         }
@@ -211,7 +246,13 @@ impl ProxyHttp for Edge {
 
 impl EdgeCache {
     fn enable(&self, session: &mut Session) {
-        session.cache.enable(self.storage, None, Some(self.predictor), Some(self.lock), Some(self.overrides()));
+        session.cache.enable(
+            self.storage,
+            None,
+            Some(self.predictor),
+            Some(self.lock),
+            Some(self.overrides()),
+        );
         session.cache.set_max_file_size_bytes(self.max_object_size);
     }
 }

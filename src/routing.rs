@@ -36,7 +36,11 @@ impl RouteTable {
             .iter()
             .filter_map(|r| {
                 let group = groups.get(&r.origin_group)?.clone();
-                Some(Arc::new(Route { name: r.name.clone(), prefix: r.prefix.clone(), group }))
+                Some(Arc::new(Route {
+                    name: r.name.clone(),
+                    prefix: r.prefix.clone(),
+                    group,
+                }))
             })
             .collect();
         routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
@@ -61,7 +65,11 @@ pub fn is_clean_path(path: &str) -> bool {
         return false;
     }
     let lower = path.to_ascii_lowercase();
-    if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") {
+    if lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%00")
+    {
         return false;
     }
     !path.split('/').any(|seg| seg == "." || seg == "..")

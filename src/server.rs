@@ -33,7 +33,12 @@ fn server_conf(config: &Config) -> ServerConf {
     conf.graceful_shutdown_timeout_seconds = Some(config.edge.grace_period.as_secs().max(1));
     conf.upstream_keepalive_pool_size = 256;
     // each origin of a group is tried at most once per request
-    conf.max_retries = config.origin_groups.values().map(|g| g.origins.len()).max().unwrap_or(1);
+    conf.max_retries = config
+        .origin_groups
+        .values()
+        .map(|g| g.origins.len())
+        .max()
+        .unwrap_or(1);
     let port = config.edge.listen.first().map_or(0, |a| a.port());
     conf.upgrade_sock = format!("/tmp/hls-edge-{port}-upgrade.sock");
     conf.pid_file = format!("/tmp/hls-edge-{port}.pid");
@@ -49,10 +54,17 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     let routes = Arc::new(RouteTable::new(config)?);
     let cache = EdgeCache::new(&config.cache);
     let storage = cache.storage;
-    let decor = ResponseDecor { edge_id: config.edge.id.clone(), allow_origin: config.cors.allow_origin.clone() };
+    let decor = ResponseDecor {
+        edge_id: config.edge.id.clone(),
+        allow_origin: config.cors.allow_origin.clone(),
+    };
     if !config.routes.is_empty() {
         let edge = Edge::new(routes.clone(), cache, decor, config.log.access_log);
-        let mut proxy = pingora::proxy::http_proxy_service_with_name(&server.configuration, edge, "hls-edge proxy");
+        let mut proxy = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            edge,
+            "hls-edge proxy",
+        );
         for addr in &config.edge.listen {
             proxy.add_tcp(&addr.to_string());
         }

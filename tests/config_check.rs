@@ -24,7 +24,13 @@ routes:
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for path in ["edge.listen[0]", "edge.threds: unknown key", "cache.segment_ttl", "origin_groups.g.origins[0].url", "routes[0].origin_group"] {
+    for path in [
+        "edge.listen[0]",
+        "edge.threds: unknown key",
+        "cache.segment_ttl",
+        "origin_groups.g.origins[0].url",
+        "routes[0].origin_group",
+    ] {
         assert!(stderr.contains(path), "{path} missing from:\n{stderr}");
     }
 }
@@ -51,7 +57,12 @@ fn every_shipped_config_checks_clean() {
             .arg(&path)
             .output()
             .expect("runs");
-        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         checked += 1;
     }
     assert!(checked >= 1);

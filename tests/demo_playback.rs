@@ -13,7 +13,12 @@ use common::*;
 const KEY: &str = "push-secret";
 
 fn have(tool: &str) -> bool {
-    let found = Command::new(tool).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    let found = Command::new(tool)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
     if !found {
         eprintln!("skipped: {tool} is not installed (.ci/setup installs it)");
     }
@@ -25,7 +30,11 @@ fn key_sha256() -> String {
         .args(["-c", &format!("printf %s {KEY} | sha256sum")])
         .output()
         .expect("sha256sum runs");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The edge of conf/edge.yaml, on free ports, with a pushable stream too.
@@ -41,7 +50,17 @@ async fn demo_edge() -> (TestEdge, std::net::SocketAddr) {
 
 fn ffmpeg_plays(url: &str, seconds: u32) -> Result<(), String> {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", url, "-t", &seconds.to_string(), "-f", "null", "-"])
+        .args([
+            "-v",
+            "error",
+            "-i",
+            url,
+            "-t",
+            &seconds.to_string(),
+            "-f",
+            "null",
+            "-",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| e.to_string())?;
@@ -61,25 +80,55 @@ async fn the_demo_plays_thirty_seconds_through_the_edge_with_no_error() {
     let (edge, _) = demo_edge().await;
     let url = edge.url("/hls/demo/master.m3u8");
 
-    let played = tokio::task::spawn_blocking(move || ffmpeg_plays(&url, 30)).await.expect("joins");
+    let played = tokio::task::spawn_blocking(move || ffmpeg_plays(&url, 30))
+        .await
+        .expect("joins");
     played.unwrap_or_else(|e| panic!("{e}\n{}", edge.logs()));
 
     // what the player went through: segments were stored and shared, live
     // playlists never were
     let master = edge.get("/hls/demo/master.m3u8").await;
-    let variant = uris_in(&master.text()).into_iter().next().expect("a variant");
+    let variant = uris_in(&master.text())
+        .into_iter()
+        .next()
+        .expect("a variant");
     let playlist = edge.get(&format!("/hls/demo/{variant}")).await;
     assert_eq!(playlist.header("cache-control"), Some("no-cache"));
     assert!(!cache_status(&playlist)[0].hit);
-    let base = variant.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
-    let segment = uris_in(&playlist.text()).into_iter().next().expect("a segment");
+    let base = variant
+        .rsplit_once('/')
+        .map_or("", |(dir, _)| dir)
+        .to_string();
+    let segment = uris_in(&playlist.text())
+        .into_iter()
+        .next()
+        .expect("a segment");
     let path = format!("/hls/demo/{base}/{segment}");
     edge.get(&path).await;
     let again = edge.get(&path).await;
-    assert!(cache_status(&again)[0].hit, "{:?}", again.header("cache-status"));
+    assert!(
+        cache_status(&again)[0].hit,
+        "{:?}",
+        again.header("cache-status")
+    );
     let metrics = edge.metrics().await;
-    assert!(metric_value(&metrics, "hls_edge_requests_total", &[("class", "segment"), ("cache", "hit")]).unwrap_or(0.0) >= 1.0);
-    assert_eq!(metric_value(&metrics, "hls_edge_requests_total", &[("class", "live_playlist"), ("cache", "hit")]), None);
+    assert!(
+        metric_value(
+            &metrics,
+            "hls_edge_requests_total",
+            &[("class", "segment"), ("cache", "hit")]
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    );
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "hls_edge_requests_total",
+            &[("class", "live_playlist"), ("cache", "hit")]
+        ),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -91,8 +140,23 @@ async fn a_pushed_stream_plays_through_the_edge_within_three_target_durations() 
     let ingest = format!("http://{packager}/ingest/live/180p?key={KEY}");
     let started = Instant::now();
     let mut push = Command::new("ffmpeg")
-        .args(["-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine"])
-        .args(["-t", "12", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25", "-c:a", "aac"])
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+        ])
+        .args([
+            "-t", "12", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g",
+            "25", "-c:a", "aac",
+        ])
         .args(["-f", "mpegts", "-method", "PUT", &ingest])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -107,15 +171,24 @@ async fn a_pushed_stream_plays_through_the_edge_within_three_target_durations() 
             listed = Some(started.elapsed());
             break;
         }
-        assert_eq!(r.header("cache-control"), Some("no-store"), "a not-yet 404 is never cached");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("no-store"),
+            "a not-yet 404 is never cached"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let listed = listed.unwrap_or_else(|| panic!("no master within 10 s\n{}", edge.logs()));
-    assert!(listed <= Duration::from_secs(6), "master listed {listed:?} after the push began (target 2 s)");
+    assert!(
+        listed <= Duration::from_secs(6),
+        "master listed {listed:?} after the push began (target 2 s)"
+    );
     eprintln!("pushed stream listed through the edge {listed:?} after the push began");
 
     let url = edge.url("/hls/live/master.m3u8");
-    let played = tokio::task::spawn_blocking(move || ffmpeg_plays(&url, 4)).await.expect("joins");
+    let played = tokio::task::spawn_blocking(move || ffmpeg_plays(&url, 4))
+        .await
+        .expect("joins");
     let _ = push.kill();
     let _ = push.wait();
     played.unwrap_or_else(|e| panic!("{e}\n{}", edge.logs()));

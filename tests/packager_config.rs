@@ -35,7 +35,14 @@ fn demo_files_cut_into_three_two_second_segments() {
         let loop_file = LoopFile::load(Path::new(file), Duration::from_secs(2)).expect("segments");
         let durations: Vec<_> = loop_file.segments.iter().map(|s| s.duration).collect();
         assert_eq!(durations, [Duration::from_secs(2); 3], "{file}");
-        assert_eq!(loop_file.period, Duration::from_secs(6));
+        // the period covers every stream (audio runs a little past the last
+        // video frame), so no timestamp goes backwards at the loop point
+        assert!(
+            loop_file.period >= Duration::from_secs(6)
+                && loop_file.period < Duration::from_millis(6200),
+            "{file}: period {:?}",
+            loop_file.period
+        );
         assert_eq!(loop_file.errors, 0);
         assert_eq!(loop_file.info.resolution, Some(size));
         assert!(

@@ -31,7 +31,9 @@ impl CacheKeyBuilder {
 
     /// The query without token parameters (what the key and the origin see).
     pub fn strip_tokens(&self, query: Option<&str>) -> String {
-        let Some(query) = query else { return String::new() };
+        let Some(query) = query else {
+            return String::new();
+        };
         query
             .split('&')
             .filter(|kv| !kv.is_empty())
@@ -69,12 +71,18 @@ mod tests {
         let m1 = b.key("hls", "/hls/a/index.m3u8", Some("_HLS_msn=10&hdnts=x"));
         let m2 = b.key("hls", "/hls/a/index.m3u8", Some("_HLS_msn=11"));
         assert_ne!(m1.combined_bin(), m2.combined_bin());
-        assert_eq!(b.strip_tokens(Some("_HLS_msn=10&hdnts=x&_HLS_part=2")), "_HLS_msn=10&_HLS_part=2");
+        assert_eq!(
+            b.strip_tokens(Some("_HLS_msn=10&hdnts=x&_HLS_part=2")),
+            "_HLS_msn=10&_HLS_part=2"
+        );
     }
 
     #[test]
     fn routes_do_not_share_objects() {
         let b = builder();
-        assert_ne!(b.key("a", "/x.ts", None).combined_bin(), b.key("b", "/x.ts", None).combined_bin());
+        assert_ne!(
+            b.key("a", "/x.ts", None).combined_bin(),
+            b.key("b", "/x.ts", None).combined_bin()
+        );
     }
 }

@@ -71,7 +71,12 @@ impl CachePolicy {
     }
 
     /// Decides, from the response header alone, whether to store a response.
-    pub fn admit(&self, class: ObjectClass, resp: &ResponseHeader, now: SystemTime) -> Result<CacheMeta, NoStore> {
+    pub fn admit(
+        &self,
+        class: ObjectClass,
+        resp: &ResponseHeader,
+        now: SystemTime,
+    ) -> Result<CacheMeta, NoStore> {
         match resp.status.as_u16() {
             200 => {}
             404 | 410 => return Err(NoStore::NotFound),
@@ -85,7 +90,10 @@ impl CachePolicy {
             return Err(NoStore::OriginNoStore);
         }
         let (ttl, stale_if_error) = if class.is_media() {
-            (directives.max_age.unwrap_or(self.settings.segment_ttl), self.settings.stale_if_error)
+            (
+                directives.max_age.unwrap_or(self.settings.segment_ttl),
+                self.settings.stale_if_error,
+            )
         } else {
             (PROVISIONAL, Duration::ZERO)
         };
@@ -96,7 +104,12 @@ impl CachePolicy {
 
     /// Sets the lifetime of a playlist once its body is known (called by the
     /// storage when the fill completes). Media objects keep their meta.
-    pub fn refine_meta(&self, meta: &CacheMeta, class: ObjectClass, body: &[u8]) -> Result<CacheMeta> {
+    pub fn refine_meta(
+        &self,
+        meta: &CacheMeta,
+        class: ObjectClass,
+        body: &[u8],
+    ) -> Result<CacheMeta> {
         let created = meta.created();
         let target = || match Playlist::parse(body) {
             Ok(Playlist::Media(m)) => Duration::from_secs(m.target_duration.max(1)),
@@ -104,8 +117,13 @@ impl CachePolicy {
         };
         let (ttl, stale_if_error) = match class {
             ObjectClass::LivePlaylist => (target() * 3 / 2, Duration::ZERO),
-            ObjectClass::VodPlaylist => (self.settings.vod_playlist_ttl, self.settings.stale_if_error),
-            ObjectClass::MultivariantPlaylist => (self.settings.master_playlist_ttl, self.settings.stale_if_error),
+            ObjectClass::VodPlaylist => {
+                (self.settings.vod_playlist_ttl, self.settings.stale_if_error)
+            }
+            ObjectClass::MultivariantPlaylist => (
+                self.settings.master_playlist_ttl,
+                self.settings.stale_if_error,
+            ),
             ObjectClass::BlockingPlaylist => (target() * 6, Duration::ZERO),
             ObjectClass::Playlist => (Duration::ZERO, Duration::ZERO),
             _ => return rebuild(meta, meta.fresh_until(), meta.stale_if_error_sec()),
@@ -116,22 +134,39 @@ impl CachePolicy {
     /// The `Cache-Control` players and downstream caches are told, or `None`
     /// to pass the origin's through. `lifetime` is the stored object's
     /// freshness lifetime (downstream caches subtract `Age` themselves).
-    pub fn downstream_cache_control(&self, class: ObjectClass, status: u16, lifetime: Option<Duration>) -> Option<String> {
+    pub fn downstream_cache_control(
+        &self,
+        class: ObjectClass,
+        status: u16,
+        lifetime: Option<Duration>,
+    ) -> Option<String> {
         if status != 200 && status != 206 && status != 304 {
             return (class.is_media() || class.is_playlist()).then(|| "no-store".to_string());
         }
         let n = |d: Duration| d.as_secs();
         Some(match class {
             c if c.is_media() => {
-                format!("public, max-age={}, immutable", n(lifetime.unwrap_or(self.settings.segment_ttl)))
+                format!(
+                    "public, max-age={}, immutable",
+                    n(lifetime.unwrap_or(self.settings.segment_ttl))
+                )
             }
-            ObjectClass::LivePlaylist | ObjectClass::Playlist => match n(self.settings.live_playlist_max_age) {
-                0 => "no-cache".to_string(),
-                age => format!("public, max-age={age}"),
-            },
-            ObjectClass::VodPlaylist => format!("public, max-age={}", n(self.settings.vod_playlist_ttl)),
-            ObjectClass::MultivariantPlaylist => format!("public, max-age={}", n(self.settings.master_playlist_ttl)),
-            ObjectClass::BlockingPlaylist => format!("public, max-age={}", n(lifetime.unwrap_or(Duration::from_secs(1)))),
+            ObjectClass::LivePlaylist | ObjectClass::Playlist => {
+                match n(self.settings.live_playlist_max_age) {
+                    0 => "no-cache".to_string(),
+                    age => format!("public, max-age={age}"),
+                }
+            }
+            ObjectClass::VodPlaylist => {
+                format!("public, max-age={}", n(self.settings.vod_playlist_ttl))
+            }
+            ObjectClass::MultivariantPlaylist => {
+                format!("public, max-age={}", n(self.settings.master_playlist_ttl))
+            }
+            ObjectClass::BlockingPlaylist => format!(
+                "public, max-age={}",
+                n(lifetime.unwrap_or(Duration::from_secs(1)))
+            ),
             _ => return None,
         })
     }
@@ -139,7 +174,13 @@ impl CachePolicy {
 
 fn rebuild(meta: &CacheMeta, fresh_until: SystemTime, stale_if_error: u32) -> Result<CacheMeta> {
     let header = meta.response_header().clone();
-    Ok(CacheMeta::new(fresh_until, meta.created(), 0, stale_if_error, header))
+    Ok(CacheMeta::new(
+        fresh_until,
+        meta.created(),
+        0,
+        stale_if_error,
+        header,
+    ))
 }
 
 fn secs(d: Duration) -> u32 {
@@ -157,7 +198,10 @@ fn is_framed(resp: &ResponseHeader) -> bool {
         || headers
             .get_all(http::header::TRANSFER_ENCODING)
             .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")))
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            })
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -176,8 +220,14 @@ fn origin_cache_control(resp: &ResponseHeader) -> OriginDirectives {
         let Ok(value) = value.to_str() else { continue };
         for directive in value.split(',') {
             let directive = directive.trim().to_ascii_lowercase();
-            let (name, arg) = directive.split_once('=').map_or((directive.as_str(), None), |(n, a)| (n, Some(a.trim_matches('"'))));
-            let seconds = arg.and_then(|a| a.parse::<u64>().ok()).map(Duration::from_secs);
+            let (name, arg) = directive
+                .split_once('=')
+                .map_or((directive.as_str(), None), |(n, a)| {
+                    (n, Some(a.trim_matches('"')))
+                });
+            let seconds = arg
+                .and_then(|a| a.parse::<u64>().ok())
+                .map(Duration::from_secs);
             match name {
                 "no-store" | "private" => out.no_store = true,
                 "max-age" => out.max_age = out.max_age.or(seconds),

@@ -142,7 +142,11 @@ impl Storage for MemoryStorage {
         };
         let mut meta = CacheMeta::deserialize(&entry.meta_internal, &entry.meta_header)?;
         meta.extensions_mut().insert(StoredClass(entry.class));
-        let hit = BodyHit { body: entry.body.clone(), done: false, range: 0..entry.body.len() };
+        let hit = BodyHit {
+            body: entry.body.clone(),
+            done: false,
+            range: 0..entry.body.len(),
+        };
         Ok(Some((meta, Box::new(hit))))
     }
 
@@ -278,7 +282,9 @@ impl HandleMiss for BodyFill {
     }
 
     async fn finish(self: Box<Self>) -> Result<MissFinishType> {
-        let size = self.storage.insert(self.key, &self.meta, self.body.freeze())?;
+        let size = self
+            .storage
+            .insert(self.key, &self.meta, self.body.freeze())?;
         Ok(MissFinishType::Created(size))
     }
 }
@@ -299,10 +305,13 @@ mod tests {
 
     fn segment_meta() -> CacheMeta {
         let mut header = ResponseHeader::build(200, None).expect("status");
-        header.insert_header("content-length", "1000").expect("header");
+        header
+            .insert_header("content-length", "1000")
+            .expect("header");
         let now = SystemTime::now();
         let mut meta = CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header);
-        meta.extensions_mut().insert(StoredClass(ObjectClass::Segment));
+        meta.extensions_mut()
+            .insert(StoredClass(ObjectClass::Segment));
         meta
     }
 
@@ -311,7 +320,9 @@ mod tests {
         let store = storage("100KiB");
         let meta = segment_meta();
         for key in 0..1000u128 {
-            store.insert(key, &meta, Bytes::from(vec![0u8; 1000])).expect("insert");
+            store
+                .insert(key, &meta, Bytes::from(vec![0u8; 1000]))
+                .expect("insert");
         }
         let held = store.weighted_size();
         assert!(held <= 100 * 1024, "{held} bytes held");
@@ -323,12 +334,25 @@ mod tests {
         let store: &'static MemoryStorage = Box::leak(Box::new(storage("1MiB")));
         let key = CacheKey::new("k", "");
         let body = Bytes::from(vec![5u8; 1000]);
-        store.insert(key_of(&key), &segment_meta(), body.clone()).expect("insert");
+        store
+            .insert(key_of(&key), &segment_meta(), body.clone())
+            .expect("insert");
         let span = pingora::cache::trace::Span::inactive().handle();
-        let (meta, mut hit) = store.lookup(&key, &span).await.expect("lookup").expect("hit");
-        assert_eq!(meta.extensions().get::<StoredClass>().map(|c| c.0), Some(ObjectClass::Segment));
+        let (meta, mut hit) = store
+            .lookup(&key, &span)
+            .await
+            .expect("lookup")
+            .expect("hit");
+        assert_eq!(
+            meta.extensions().get::<StoredClass>().map(|c| c.0),
+            Some(ObjectClass::Segment)
+        );
         let served = hit.read_body().await.expect("read").expect("body");
-        assert_eq!(served.as_ptr(), body.as_ptr(), "the same memory, not a copy");
+        assert_eq!(
+            served.as_ptr(),
+            body.as_ptr(),
+            "the same memory, not a copy"
+        );
         assert!(hit.read_body().await.expect("read").is_none());
     }
 
@@ -337,8 +361,13 @@ mod tests {
         let store: &'static MemoryStorage = Box::leak(Box::new(storage("1MiB")));
         let key = CacheKey::new("cut", "");
         let span = pingora::cache::trace::Span::inactive().handle();
-        let mut fill = store.get_miss_handler(&key, &segment_meta(), &span).await.expect("fill");
-        fill.write_body(Bytes::from_static(b"partial"), false).await.expect("write");
+        let mut fill = store
+            .get_miss_handler(&key, &segment_meta(), &span)
+            .await
+            .expect("fill");
+        fill.write_body(Bytes::from_static(b"partial"), false)
+            .await
+            .expect("write");
         drop(fill);
         assert!(store.lookup(&key, &span).await.expect("lookup").is_none());
     }

@@ -28,7 +28,10 @@ pub struct ConfigError {
 
 impl Problems {
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem { path: path.into(), message: message.into() });
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -36,13 +39,20 @@ impl Problems {
     }
 
     pub fn into_error(self) -> ConfigError {
-        ConfigError { file: None, problems: self.0 }
+        ConfigError {
+            file: None,
+            problems: self.0,
+        }
     }
 
     /// Reports each key of `unknown` as `section.key: unknown key`.
     pub fn unknown_keys(&mut self, section: &str, unknown: &Unknown) {
         for key in unknown.keys() {
-            let path = if section.is_empty() { key.clone() } else { format!("{section}.{key}") };
+            let path = if section.is_empty() {
+                key.clone()
+            } else {
+                format!("{section}.{key}")
+            };
             self.push(path, "unknown key");
         }
     }
@@ -58,7 +68,12 @@ impl Problems {
     }
 
     /// An `ip:port` listen address, or `default` when absent.
-    pub fn socket_addr(&mut self, path: &str, value: Option<&str>, default: &str) -> Option<SocketAddr> {
+    pub fn socket_addr(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: &str,
+    ) -> Option<SocketAddr> {
         self.parsed(path, value, default, |s| {
             s.parse::<SocketAddr>()
                 .map_err(|_| format!("'{s}' is not an address like \"127.0.0.1:8080\""))
@@ -96,11 +111,17 @@ fn parse_origin_url(text: &str) -> Result<(bool, String, u16), String> {
         "https" => true,
         other => return Err(format!("'{text}': scheme '{other}' is not http or https")),
     };
-    let host = url.host_str().ok_or_else(|| format!("'{text}' has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("'{text}' has no host"))?;
     if url.path() != "/" || url.query().is_some() {
-        return Err(format!("'{text}' must not have a path or query (routes keep the request path)"));
+        return Err(format!(
+            "'{text}' must not have a path or query (routes keep the request path)"
+        ));
     }
-    let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
     Ok((tls, host.trim_matches(['[', ']']).to_string(), port))
 }
 
@@ -108,12 +129,21 @@ impl ConfigError {
     pub fn read(path: &Path, message: String) -> Self {
         ConfigError {
             file: Some(path.display().to_string()),
-            problems: vec![Problem { path: String::new(), message }],
+            problems: vec![Problem {
+                path: String::new(),
+                message,
+            }],
         }
     }
 
     pub fn syntax(message: String) -> Self {
-        ConfigError { file: None, problems: vec![Problem { path: String::new(), message }] }
+        ConfigError {
+            file: None,
+            problems: vec![Problem {
+                path: String::new(),
+                message,
+            }],
+        }
     }
 
     pub fn in_file(mut self, path: &Path) -> Self {

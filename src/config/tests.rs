@@ -13,7 +13,10 @@ fn defaults_a_newcomer_relies_on() {
     assert_eq!(c.cache.master_playlist_ttl, Duration::from_secs(2));
     assert_eq!(c.cors.allow_origin.as_deref(), Some("*"));
     let origin = &c.origin_groups["g"].origins[0];
-    assert_eq!((origin.host.as_str(), origin.port, origin.tls), ("127.0.0.1", 8081, false));
+    assert_eq!(
+        (origin.host.as_str(), origin.port, origin.tls),
+        ("127.0.0.1", 8081, false)
+    );
     assert_eq!(origin.connect_timeout, Duration::from_secs(2));
 }
 
@@ -61,10 +64,16 @@ log:
         "routes[2].origin_group",
         "log.format",
     ] {
-        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {paths:?}"
+        );
     }
     let text = err.to_string();
-    assert!(text.contains("cache.segment_ttl: '5' has no unit"), "{text}");
+    assert!(
+        text.contains("cache.segment_ttl: '5' has no unit"),
+        "{text}"
+    );
 }
 
 #[test]

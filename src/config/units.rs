@@ -26,7 +26,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => value * 60.0,
         "h" => value * 3600.0,
         "d" => value * 86400.0,
-        _ => return Err(format!("'{text}' has an unknown unit '{unit}' (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{unit}' (use ms, s, m, h or d)"
+            ))
+        }
     };
     if !seconds.is_finite() || seconds > 10.0 * 365.0 * 86400.0 {
         return Err(format!("'{text}' is out of range"));
@@ -53,7 +57,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KiB" => 1024.0,
         "MiB" => 1024.0 * 1024.0,
         "GiB" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("'{text}' has an unknown unit '{other}' (use B, KB, MB, GB, KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{other}' (use B, KB, MB, GB, KiB, MiB or GiB)"
+            ))
+        }
     };
     let bytes = value * scale;
     if !bytes.is_finite() || bytes > u64::MAX as f64 / 2.0 {

@@ -108,13 +108,28 @@ impl LoopFile {
         // frame): otherwise a player would see an audio DTS go backwards at the
         // loop point.
         let by_segments: Duration = segments.iter().map(|s| s.duration).sum();
-        let by_timestamps = Duration::from_nanos(timestamp_span_90k(&data).saturating_mul(1_000_000_000 / 90_000));
+        let by_timestamps =
+            Duration::from_nanos(timestamp_span_90k(&data).saturating_mul(1_000_000_000 / 90_000));
         Ok(LoopFile {
             period: by_segments.max(by_timestamps),
             info: RenditionInfo::from(&segmenter.media_info()),
             errors: stats.continuity_errors + stats.resyncs,
             segments,
         })
+    }
+
+    /// When the `n`-th segment (1-based) of the looped stream ends, counted
+    /// from the start of the first loop.
+    fn end_of_segment(&self, n: usize) -> Duration {
+        let per_loop = self.segments.len().max(1);
+        let (loops, rest) = ((n / per_loop) as u32, n % per_loop);
+        self.period.saturating_mul(loops)
+            + self
+                .segments
+                .iter()
+                .take(rest)
+                .map(|s| s.duration)
+                .sum::<Duration>()
     }
 
     /// The loop length in 90 kHz ticks: the timestamp shift of each loop.
@@ -179,8 +194,14 @@ async fn run_stream(packager: Packager, stream: StreamConfig) {
         .iter()
         .map(|(rendition, _)| store.open(&stream.name, rendition, now))
         .collect();
-    let head_start =
-        target.saturating_mul(u32::try_from(store.limits().window).unwrap_or(u32::MAX));
+    // start as if the loops had run long enough to fill a live window, so that
+    // players can begin at the live edge at once
+    let window = store.limits().window;
+    let head_start = files
+        .iter()
+        .map(|(_, f)| f.end_of_segment(window))
+        .max()
+        .unwrap_or_else(|| target.saturating_mul(u32::try_from(window).unwrap_or(u32::MAX)));
     let epoch = Epoch {
         at: Instant::now()
             .checked_sub(head_start)

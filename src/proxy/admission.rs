@@ -17,7 +17,12 @@ use crate::metrics;
 use crate::routing::{is_clean_path, RouteTable};
 
 /// Returns `Ok(true)` when the request was answered here.
-pub async fn admit(session: &mut Session, ctx: &mut RequestCtx, routes: &RouteTable, edge_id: &str) -> Result<bool> {
+pub async fn admit(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    routes: &RouteTable,
+    edge_id: &str,
+) -> Result<bool> {
     let req = session.req_header();
     let refusal = if req.method != Method::GET && req.method != Method::HEAD {
         Some((405, "method"))
@@ -32,7 +37,9 @@ pub async fn admit(session: &mut Session, ctx: &mut RequestCtx, routes: &RouteTa
     } else {
         Some((404, "no-route"))
     };
-    let Some((status, reason)) = refusal else { return Ok(false) };
+    let Some((status, reason)) = refusal else {
+        return Ok(false);
+    };
     ctx.cache = CacheResult::Refused;
     metrics::REFUSED.with_label_values(&[reason]).inc();
     tracing::debug!(status, reason, path = %session.req_header().uri.path(), "request refused");
@@ -49,7 +56,10 @@ pub async fn admit(session: &mut Session, ctx: &mut RequestCtx, routes: &RouteTa
 
 /// Whether any `CDN-Loop` entry names this edge (RFC 8586: a comma-separated
 /// list of `cdn-id [; params]`).
-fn carries_edge_id<'a>(values: impl IntoIterator<Item = &'a http::HeaderValue>, edge_id: &str) -> bool {
+fn carries_edge_id<'a>(
+    values: impl IntoIterator<Item = &'a http::HeaderValue>,
+    edge_id: &str,
+) -> bool {
     values.into_iter().filter_map(|v| v.to_str().ok()).any(|v| {
         v.split(',')
             .map(|entry| entry.split(';').next().unwrap_or("").trim())

@@ -83,7 +83,9 @@ impl RequestCtx {
 
     /// Whether the route's group has an origin this request has not tried.
     pub fn has_untried_origin(&self) -> bool {
-        self.route.as_ref().is_some_and(|r| r.group.pick(self.attempts).is_some())
+        self.route
+            .as_ref()
+            .is_some_and(|r| r.group.pick(self.attempts).is_some())
     }
 
     pub fn route_name(&self) -> &str {

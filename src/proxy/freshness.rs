@@ -19,7 +19,10 @@ use crate::hls::ObjectClass;
 
 /// The forced freshness of a stored object for this request, if any.
 pub fn force_for_request(meta: &CacheMeta, ctx: &RequestCtx) -> Option<ForcedFreshness> {
-    let live = matches!(stored_class(meta), Some(ObjectClass::LivePlaylist | ObjectClass::Playlist));
+    let live = matches!(
+        stored_class(meta),
+        Some(ObjectClass::LivePlaylist | ObjectClass::Playlist)
+    );
     (ctx.class == ObjectClass::Playlist && live && meta.created() < ctx.arrived)
         .then_some(ForcedFreshness::ForceExpired)
 }
@@ -37,7 +40,10 @@ pub fn settle(session: &Session, ctx: &mut RequestCtx) -> Option<Duration> {
         _ => CacheResult::Miss,
     };
     let meta = cache.maybe_cache_meta()?;
-    if matches!(ctx.cache, CacheResult::Hit | CacheResult::Coalesced | CacheResult::Stale) {
+    if matches!(
+        ctx.cache,
+        CacheResult::Hit | CacheResult::Coalesced | CacheResult::Stale
+    ) {
         if let Some(class) = stored_class(meta) {
             if ctx.class == ObjectClass::Playlist {
                 ctx.class = class;

@@ -29,18 +29,26 @@ impl ResponseDecor {
         let entry = self.cache_status(ctx, lifetime);
         // RFC 9211 2: each cache appends its entry; the one nearest the
         // origin comes first.
-        let value = match resp.headers.get("cache-status").and_then(|v| v.to_str().ok()) {
+        let value = match resp
+            .headers
+            .get("cache-status")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(upstream) if !upstream.is_empty() => format!("{upstream}, {entry}"),
             _ => entry,
         };
         resp.insert_header("Cache-Status", value)?;
-        if let Some(cc) = policy.downstream_cache_control(ctx.class, resp.status.as_u16(), lifetime) {
+        if let Some(cc) = policy.downstream_cache_control(ctx.class, resp.status.as_u16(), lifetime)
+        {
             resp.insert_header(http::header::CACHE_CONTROL, cc)?;
         }
         if let Some(origin) = &self.allow_origin {
             resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str())?;
             // hls.js reads Age for LL-HLS tune-in; browsers hide it unless exposed.
-            resp.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, "Age, Cache-Status, Content-Length")?;
+            resp.insert_header(
+                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                "Age, Cache-Status, Content-Length",
+            )?;
         }
         Ok(())
     }
@@ -54,7 +62,9 @@ impl ResponseDecor {
                 None => format!("{id}; hit"),
             },
             CacheResult::Coalesced => format!("{id}; fwd=miss; collapsed"),
-            CacheResult::Miss if ctx.storing && ctx.class.is_media() => format!("{id}; fwd=miss; stored"),
+            CacheResult::Miss if ctx.storing && ctx.class.is_media() => {
+                format!("{id}; fwd=miss; stored")
+            }
             CacheResult::Miss => format!("{id}; fwd=miss"),
             CacheResult::Stale => format!("{id}; hit; fwd=stale"),
             CacheResult::Bypass | CacheResult::Refused => format!("{id}; fwd=bypass"),

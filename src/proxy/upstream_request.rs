@@ -14,7 +14,12 @@ use crate::cache::CacheKeyBuilder;
 use crate::metrics;
 
 /// Rewrites the request sent to the origin.
-pub fn prepare(req: &mut RequestHeader, ctx: &mut RequestCtx, keys: &CacheKeyBuilder, edge_id: &str) -> Result<()> {
+pub fn prepare(
+    req: &mut RequestHeader,
+    ctx: &mut RequestCtx,
+    keys: &CacheKeyBuilder,
+    edge_id: &str,
+) -> Result<()> {
     if let Some(origin) = &ctx.origin {
         req.insert_header(http::header::HOST, origin.host_header.as_str())?;
     }
@@ -29,7 +34,13 @@ pub fn prepare(req: &mut RequestHeader, ctx: &mut RequestCtx, keys: &CacheKeyBui
             let uri = http::Uri::builder()
                 .path_and_query(path_and_query)
                 .build()
-                .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "rebuilding the origin URI", e))?;
+                .map_err(|e| {
+                    pingora::Error::because(
+                        pingora::ErrorType::InternalError,
+                        "rebuilding the origin URI",
+                        e,
+                    )
+                })?;
             req.set_uri(uri);
         }
     }
@@ -68,10 +79,16 @@ pub fn record_failure(ctx: &mut RequestCtx, outcome: &str) {
 }
 
 fn record(ctx: &RequestCtx, outcome: &str) {
-    let (Some(route), Some(origin)) = (&ctx.route, &ctx.origin) else { return };
+    let (Some(route), Some(origin)) = (&ctx.route, &ctx.origin) else {
+        return;
+    };
     let labels = [route.group.name.as_str(), origin.name.as_str()];
-    metrics::ORIGIN_REQUESTS.with_label_values(&[labels[0], labels[1], outcome]).inc();
+    metrics::ORIGIN_REQUESTS
+        .with_label_values(&[labels[0], labels[1], outcome])
+        .inc();
     if let Some(t) = ctx.upstream_time {
-        metrics::ORIGIN_LATENCY.with_label_values(&labels).observe(t.as_secs_f64());
+        metrics::ORIGIN_LATENCY
+            .with_label_values(&labels)
+            .observe(t.as_secs_f64());
     }
 }

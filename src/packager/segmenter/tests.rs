@@ -232,8 +232,7 @@ fn real_ffmpeg_stream() {
         eprintln!("skipped: /usr/bin/ffmpeg not found");
         return;
     }
-    let path =
-        std::env::temp_dir().join(format!("hls-edge-segmenter-{}.ts", std::process::id()));
+    let path = std::env::temp_dir().join(format!("hls-edge-segmenter-{}.ts", std::process::id()));
     let args = "-hide_banner -loglevel error -y -f lavfi -i testsrc2=s=640x360:r=24 -f lavfi \
                 -i sine=frequency=440:sample_rate=48000 -t 6 -c:v libx264 -g 48 -r 24 -c:a aac -f mpegts";
     let status = std::process::Command::new(ffmpeg)
