@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::cache::MemoryStorage;
 use crate::metrics;
+use crate::packager::service::Packager;
 use crate::routing::RouteTable;
 
 /// What the admin endpoints report on.
@@ -25,6 +26,7 @@ pub struct Admin {
     pub routes: Arc<RouteTable>,
     pub storage: &'static MemoryStorage,
     pub max_cache_bytes: u64,
+    pub packager: Option<Packager>,
 }
 
 #[async_trait]
@@ -48,6 +50,18 @@ impl Admin {
     fn refresh_gauges(&self) {
         metrics::CACHE_BYTES.set(self.storage.weighted_size() as f64);
         metrics::CACHE_OBJECTS.set(self.storage.entry_count() as f64);
+        for s in self.packager.iter().flat_map(|p| p.stats()) {
+            metrics::PACKAGER_BYTES
+                .with_label_values(&[&s.name])
+                .set(i64::try_from(s.bytes).unwrap_or(i64::MAX));
+            metrics::PACKAGER_LIVE
+                .with_label_values(&[&s.name])
+                .set(i64::from(s.live));
+            metrics::mirror(&metrics::PACKAGER_SEGMENTS, &s.name, s.segments_produced);
+            metrics::mirror(&metrics::PACKAGER_INGEST_BYTES, &s.name, s.ingest_bytes);
+            metrics::mirror(&metrics::PACKAGER_INGEST_ERRORS, &s.name, s.ingest_errors);
+            metrics::mirror(&metrics::PACKAGER_REFUSED, &s.name, s.segments_refused);
+        }
     }
 
     fn metrics(&self) -> Response<Vec<u8>> {
@@ -79,6 +93,23 @@ impl Admin {
                 })
             })
             .collect();
+        let streams: Vec<_> = self
+            .packager
+            .iter()
+            .flat_map(|p| p.stats())
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "live": s.live,
+                    "generation": s.generation.map(|g| g.to_string()),
+                    "bytes": s.bytes,
+                    "segments_produced": s.segments_produced,
+                    "ingest_bytes": s.ingest_bytes,
+                    "ingest_errors": s.ingest_errors,
+                    "segments_refused": s.segments_refused,
+                })
+            })
+            .collect();
         let body = json!({
             "edge_id": self.edge_id,
             "version": env!("CARGO_PKG_VERSION"),
@@ -89,6 +120,7 @@ impl Admin {
                 "objects": self.storage.entry_count(),
                 "max_bytes": self.max_cache_bytes,
             },
+            "packager_streams": streams,
         });
         let text = serde_json::to_vec_pretty(&body).unwrap_or_default();
         reply(200, "application/json", text)

@@ -6,8 +6,8 @@
 use once_cell::sync::Lazy;
 use prometheus::{
     register_counter_vec, register_gauge, register_gauge_vec, register_histogram_vec,
-    register_int_counter, register_int_counter_vec, CounterVec, Gauge, GaugeVec, HistogramVec,
-    IntCounter, IntCounterVec,
+    register_int_counter, register_int_counter_vec, register_int_gauge_vec, CounterVec, Gauge,
+    GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
 };
 
 /// Requests answered, by route, object class, status class (`2xx`...) and
@@ -118,6 +118,67 @@ pub static REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+/// Packager streams (label values come from the configured stream names).
+pub static PACKAGER_BYTES: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_packager_bytes",
+        "Segment bytes the packager holds, per stream",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static PACKAGER_LIVE: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_packager_live",
+        "1 while a stream's newest generation has a running input",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static PACKAGER_SEGMENTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_packager_segments_produced_total",
+        "Segments the packager published, per stream",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static PACKAGER_INGEST_BYTES: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_packager_ingest_bytes_total",
+        "TS bytes received by the packager (push and loop), per stream; x8 rate() is the ingest bitrate",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static PACKAGER_INGEST_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_packager_ingest_errors_total",
+        "Continuity errors, lost sync and broken uploads, per stream",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static PACKAGER_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_packager_segments_refused_total",
+        "Segments refused because the packager's memory bound was reached, per stream",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Brings a counter mirrored from another module's running total up to it.
+pub fn mirror(counter: &IntCounterVec, label: &str, total: u64) {
+    let c = counter.with_label_values(&[label]);
+    c.inc_by(total.saturating_sub(c.get()));
+}
+
 /// Registers every metric so that the exposition lists them from the start.
 pub fn register_all() {
     Lazy::force(&REQUESTS);
@@ -131,6 +192,12 @@ pub fn register_all() {
     Lazy::force(&ORIGIN_REQUESTS);
     Lazy::force(&ORIGIN_LATENCY);
     Lazy::force(&REFUSED);
+    Lazy::force(&PACKAGER_BYTES);
+    Lazy::force(&PACKAGER_LIVE);
+    Lazy::force(&PACKAGER_SEGMENTS);
+    Lazy::force(&PACKAGER_INGEST_BYTES);
+    Lazy::force(&PACKAGER_INGEST_ERRORS);
+    Lazy::force(&PACKAGER_REFUSED);
 }
 
 /// Counts one finished request and updates the class's hit ratio.

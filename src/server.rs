@@ -71,17 +71,20 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         server.add_service(proxy);
     }
 
+    let packager = config.packager.as_ref().map(|packager_config| {
+        let (packager, services) = crate::packager::service::services(packager_config);
+        server.add_services(services);
+        packager
+    });
+
     let admin = Admin {
         edge_id: config.edge.id.clone(),
         started: Instant::now(),
         routes,
         storage,
         max_cache_bytes: config.cache.max_size,
+        packager,
     };
-    if let Some(packager_config) = &config.packager {
-        let (_packager, services) = crate::packager::service::services(packager_config);
-        server.add_services(services);
-    }
 
     let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));
     admin_service.add_tcp(&config.admin.listen.to_string());

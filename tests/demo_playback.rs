@@ -129,6 +129,21 @@ async fn the_demo_plays_thirty_seconds_through_the_edge_with_no_error() {
         ),
         None
     );
+    let produced = metric_value(
+        &metrics,
+        "hls_edge_packager_segments_produced_total",
+        &[("stream", "demo")],
+    );
+    assert!(produced.unwrap_or(0.0) >= 12.0, "{produced:?}");
+    assert!(
+        metric_value(
+            &metrics,
+            "hls_edge_packager_ingest_bytes_total",
+            &[("stream", "demo")]
+        )
+        .unwrap_or(0.0)
+            > 0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
