@@ -14,6 +14,7 @@ use pingora::protocols::http::ServerSession;
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
 
+use crate::auth::Revocations;
 use crate::cache::MemoryStorage;
 use crate::metrics;
 use crate::packager::service::Packager;
@@ -27,12 +28,21 @@ pub struct Admin {
     pub storage: &'static MemoryStorage,
     pub max_cache_bytes: u64,
     pub packager: Option<Packager>,
+    /// Revoked playback sessions, shared with every token route.
+    pub revocations: Arc<Revocations>,
+    /// How long a revocation lasts: the longest token lifetime.
+    pub revocation_ttl: std::time::Duration,
 }
 
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        match session.req_header().uri.path() {
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        if let Some(rest) = path.strip_prefix("/sessions") {
+            return self.sessions(&req.method, rest);
+        }
+        match path.as_str() {
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => reply(200, "text/plain", b"ready\n".to_vec()),
             "/metrics" => self.metrics(),
@@ -47,6 +57,52 @@ impl ServeHttp for Admin {
 }
 
 impl Admin {
+    /// The session API: `GET /sessions` lists revoked sessions,
+    /// `POST /sessions/{id}/revoke` refuses that session's next request on
+    /// every token route.
+    fn sessions(&self, method: &http::Method, rest: &str) -> Response<Vec<u8>> {
+        let now = crate::proxy::unix_now();
+        match (method.as_str(), rest.trim_end_matches('/')) {
+            ("GET", "") => {
+                let list: Vec<_> = self
+                    .revocations
+                    .list(now)
+                    .into_iter()
+                    .map(|r| json!({ "id": r.id, "expires_at": r.expires_at }))
+                    .collect();
+                json_reply(200, &json!({ "revoked": list }))
+            }
+            ("POST", tail) => match tail
+                .strip_prefix('/')
+                .and_then(|t| t.strip_suffix("/revoke"))
+            {
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    let id = percent_decode(id);
+                    match self
+                        .revocations
+                        .revoke(&id, now, self.revocation_ttl.as_secs())
+                    {
+                        Ok(r) => {
+                            tracing::info!(session = %id, until = r.expires_at, "session revoked");
+                            json_reply(200, &json!({ "id": r.id, "expires_at": r.expires_at }))
+                        }
+                        Err(e) => json_reply(503, &json!({ "error": e.to_string() })),
+                    }
+                }
+                _ => reply(
+                    404,
+                    "text/plain",
+                    b"use POST /sessions/{id}/revoke\n".to_vec(),
+                ),
+            },
+            _ => reply(
+                405,
+                "text/plain",
+                b"use GET /sessions or POST /sessions/{id}/revoke\n".to_vec(),
+            ),
+        }
+    }
+
     fn refresh_gauges(&self) {
         metrics::CACHE_BYTES.set(self.storage.weighted_size() as f64);
         metrics::CACHE_OBJECTS.set(self.storage.entry_count() as f64);
@@ -142,4 +198,36 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     resp.headers_mut()
         .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
     resp
+}
+
+fn json_reply(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
+    reply(
+        status,
+        "application/json",
+        serde_json::to_vec_pretty(body).unwrap_or_default(),
+    )
+}
+
+/// `%xx` sequences of a path segment decoded (session ids may hold any byte).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -35,7 +35,8 @@ pub struct EdgeCache {
 }
 
 impl EdgeCache {
-    pub fn new(settings: &CacheSettings) -> EdgeCache {
+    /// `token_params`: query parameters that never reach a key or an origin.
+    pub fn new(settings: &CacheSettings, token_params: Vec<String>) -> EdgeCache {
         let policy = CachePolicy::new(settings.clone());
         let storage: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(
             settings.max_size,
@@ -55,9 +56,7 @@ impl EdgeCache {
             lock,
             predictor,
             policy,
-            keys: CacheKeyBuilder::new(
-                DEFAULT_TOKEN_PARAMS.iter().map(|s| s.to_string()).collect(),
-            ),
+            keys: CacheKeyBuilder::new(token_params),
             max_object_size: usize::try_from(settings.max_object_size).unwrap_or(usize::MAX),
             lock_timeout: settings.lock_timeout,
         }

@@ -5,8 +5,10 @@
 //! rest of the edge uses and from which Pingora's own `ServerConf` is built.
 
 pub mod file;
+mod origins;
 pub mod packager;
 mod problems;
+pub mod tokens;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -14,10 +16,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use origins::{HealthConfig, OriginConfig, OriginGroupConfig, SiblingsConfig};
 pub use packager::PackagerConfig;
 pub use problems::{ConfigError, Problems};
+pub use tokens::TokenSettings;
 
-use file::{CacheFile, ConfigFile, OriginGroupFile, RouteFile};
+use file::{CacheFile, ConfigFile, RouteFile};
 
 /// Everything the edge needs to start.
 #[derive(Debug, Clone)]
@@ -82,28 +86,13 @@ pub struct LogSettings {
 }
 
 #[derive(Debug, Clone)]
-pub struct OriginGroupConfig {
-    pub name: String,
-    pub origins: Vec<OriginConfig>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OriginConfig {
-    pub url: String,
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
-    pub idle_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
     /// Path prefix, always starting with `/`; the longest matching prefix wins.
     pub prefix: String,
     pub origin_group: String,
+    /// Playback tokens required on this route; `None`: a public route.
+    pub tokens: Option<TokenSettings>,
 }
 
 impl Config {
@@ -179,7 +168,7 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         },
     };
     let log = log_settings(&file.log, p);
-    let origin_groups = origin_groups(&file.origin_groups, p);
+    let origin_groups = origins::origin_groups(&file.origin_groups, p);
     let routes = routes(&file.routes, &origin_groups, p);
     if routes.is_empty() && file.routes.is_empty() && file.packager.is_none() {
         p.push(
@@ -273,71 +262,6 @@ fn log_settings(f: &file::LogFile, p: &mut Problems) -> LogSettings {
     }
 }
 
-fn origin_groups(
-    groups: &BTreeMap<String, OriginGroupFile>,
-    p: &mut Problems,
-) -> BTreeMap<String, OriginGroupConfig> {
-    let mut out = BTreeMap::new();
-    for (name, g) in groups {
-        let path = format!("origin_groups.{name}");
-        p.unknown_keys(&path, &g.unknown);
-        if g.origins.is_empty() {
-            p.push(format!("{path}.origins"), "needs at least one origin");
-        }
-        let connect = p.duration(
-            &format!("{path}.connect_timeout"),
-            g.connect_timeout.as_deref(),
-            "2s",
-        );
-        let read = p.duration(
-            &format!("{path}.read_timeout"),
-            g.read_timeout.as_deref(),
-            "10s",
-        );
-        let idle = p.duration(
-            &format!("{path}.idle_timeout"),
-            g.idle_timeout.as_deref(),
-            "60s",
-        );
-        let mut origins = Vec::new();
-        for (i, o) in g.origins.iter().enumerate() {
-            let opath = format!("{path}.origins[{i}]");
-            p.unknown_keys(&opath, &o.unknown);
-            let own_connect = o
-                .connect_timeout
-                .as_deref()
-                .map(|t| p.duration(&format!("{opath}.connect_timeout"), Some(t), ""));
-            let own_read = o
-                .read_timeout
-                .as_deref()
-                .map(|t| p.duration(&format!("{opath}.read_timeout"), Some(t), ""));
-            let url = p.origin_url(&format!("{opath}.url"), o.url.as_deref());
-            let (Some((tls, host, port)), Some(connect), Some(read), Some(idle)) =
-                (url, connect, read, idle)
-            else {
-                continue;
-            };
-            origins.push(OriginConfig {
-                url: o.url.clone().unwrap_or_default(),
-                tls,
-                host,
-                port,
-                connect_timeout: own_connect.flatten().unwrap_or(connect),
-                read_timeout: own_read.flatten().unwrap_or(read),
-                idle_timeout: idle,
-            });
-        }
-        out.insert(
-            name.clone(),
-            OriginGroupConfig {
-                name: name.clone(),
-                origins,
-            },
-        );
-    }
-    out
-}
-
 fn routes(
     routes: &[RouteFile],
     groups: &BTreeMap<String, OriginGroupConfig>,
@@ -385,10 +309,15 @@ fn routes(
             );
         }
         let name = r.name.clone().unwrap_or_else(|| format!("route{i}"));
+        let tokens = r
+            .tokens
+            .as_ref()
+            .and_then(|t| tokens::validate(&format!("{path}.tokens"), t, p));
         out.push(RouteConfig {
             name,
             prefix,
             origin_group: group,
+            tokens,
         });
     }
     out

@@ -14,6 +14,7 @@ pub mod hls;
 pub mod packager;
 
 pub mod admin;
+pub mod auth;
 pub mod cache;
 pub mod logging;
 pub mod metrics;

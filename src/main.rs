@@ -1,10 +1,13 @@
-//! `hls-edge`: check a config (`-t -c FILE`) or run the edge (`-c FILE`).
+//! `hls-edge`: check a config (`-t -c FILE`), run the edge (`-c FILE`), or
+//! sign a playback token for an operator or a test (`token sign ...`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use hls_edge::config::Config;
+
+mod token_cli;
 
 /// Edge HLS caching proxy on Pingora.
 #[derive(Debug, Parser)]
@@ -23,14 +26,27 @@ struct Cli {
     /// start the new binary with -u, then send SIGQUIT to the old one).
     #[arg(short = 'u', long)]
     upgrade: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-/// Exit code for a config that cannot be used (EX_USAGE would be 64; the
-/// config is data: EX_DATAERR).
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Playback tokens (Akamai EdgeAuth 2.0 format).
+    Token {
+        #[command(subcommand)]
+        action: token_cli::TokenAction,
+    },
+}
+
+/// Exit code for a config that cannot be used (EX_DATAERR: the config is data).
 const BAD_CONFIG: u8 = 65;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Token { action }) = cli.command {
+        return token_cli::run(action);
+    }
     let config = match Config::load(&cli.conf) {
         Ok(config) => config,
         Err(e) => {

@@ -118,6 +118,17 @@ pub static REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+/// Requests refused for their playback token, by reason (`missing`,
+/// `malformed`, `bad-hmac`, `expired`, `not-yet-valid`, `acl`, `ip`, `revoked`).
+pub static TOKEN_REJECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_token_rejections_total",
+        "Requests refused for their playback token, by reason",
+        &["reason"]
+    )
+    .expect("metric names are unique")
+});
+
 /// Packager streams (label values come from the configured stream names).
 pub static PACKAGER_BYTES: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
@@ -192,6 +203,7 @@ pub fn register_all() {
     Lazy::force(&ORIGIN_REQUESTS);
     Lazy::force(&ORIGIN_LATENCY);
     Lazy::force(&REFUSED);
+    Lazy::force(&TOKEN_REJECTIONS);
     Lazy::force(&PACKAGER_BYTES);
     Lazy::force(&PACKAGER_LIVE);
     Lazy::force(&PACKAGER_SEGMENTS);

@@ -11,13 +11,16 @@
 //! | `upstream_request_filter` | Host, token stripping, CDN-Loop | `proxy::upstream_request` |
 //! | `upstream_response_filter` | origin metrics, 5xx failover | `upstream`, `metrics` |
 //! | `response_cache_filter` | store or not (section 3 table) | `cache::policy` |
-//! | `response_filter` | Cache-Status, Cache-Control, CORS | `proxy::response_headers` |
+//! | `request_filter` (token routes) | entry / session token check | `proxy::playback_tokens`, `auth` |
+//! | `response_filter` | Cache-Status, Cache-Control, CORS; session tokens into playlists | `proxy::response_headers`, `proxy::playlist_tokens` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
 
 mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
+mod playback_tokens;
+mod playlist_tokens;
 pub mod response_headers;
 mod upstream_request;
 
@@ -38,6 +41,7 @@ use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::RouteTable;
 pub use context::{CacheResult, RequestCtx};
+pub use playback_tokens::unix_now;
 use response_headers::ResponseDecor;
 
 /// The edge proxy: routes, the cache and the response decoration.
@@ -214,7 +218,8 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let lifetime = freshness::settle(session, ctx);
-        self.decor.apply(resp, ctx, &self.cache.policy, lifetime)
+        self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
+        playlist_tokens::start(session, ctx, resp)
     }
 
     fn response_body_filter(
@@ -224,8 +229,9 @@ impl ProxyHttp for Edge {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
         freshness::classify_fetched_playlist(ctx, body.as_ref(), end_of_stream);
+        playlist_tokens::body(ctx, body, end_of_stream);
+        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
         Ok(None)
     }
 

@@ -6,9 +6,48 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::auth::{KeyError, Revocations, Verifier};
+use crate::config::{Config, TokenSettings};
 use crate::upstream::origin::OriginError;
 use crate::upstream::OriginGroup;
+
+/// Why the routes cannot be built at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(transparent)]
+    Origin(#[from] OriginError),
+    #[error("routes.{route}.tokens: {source}")]
+    Tokens { route: String, source: KeyError },
+}
+
+/// A route's token verifier and settings, built once at start-up.
+pub struct RouteTokens {
+    pub verifier: Verifier,
+    pub settings: TokenSettings,
+}
+
+impl std::fmt::Debug for RouteTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTokens")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteTokens {
+    pub fn new(
+        settings: &TokenSettings,
+        revocations: Arc<Revocations>,
+    ) -> Result<RouteTokens, KeyError> {
+        let verifier = Verifier::new(settings.format.clone(), settings.keys.clone())?
+            .with_skew(settings.clock_skew.as_secs())
+            .with_revocations(revocations);
+        Ok(RouteTokens {
+            verifier,
+            settings: settings.clone(),
+        })
+    }
+}
 
 /// A path prefix and the origins behind it.
 #[derive(Debug)]
@@ -16,6 +55,8 @@ pub struct Route {
     pub name: String,
     pub prefix: String,
     pub group: Arc<OriginGroup>,
+    /// `None`: a public route.
+    pub tokens: Option<RouteTokens>,
 }
 
 /// All routes, longest prefix first.
@@ -25,24 +66,34 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Builds the routes and resolves their origins.
-    pub fn new(config: &Config) -> Result<RouteTable, OriginError> {
+    /// Builds the routes, resolves their origins and sets up their token
+    /// verifiers (all sharing one revocation list).
+    pub fn new(config: &Config, revocations: &Arc<Revocations>) -> Result<RouteTable, RouteError> {
         let mut groups = BTreeMap::new();
         for (name, group) in &config.origin_groups {
             groups.insert(name.clone(), Arc::new(OriginGroup::new(group)?));
         }
-        let mut routes: Vec<Arc<Route>> = config
-            .routes
-            .iter()
-            .filter_map(|r| {
-                let group = groups.get(&r.origin_group)?.clone();
-                Some(Arc::new(Route {
-                    name: r.name.clone(),
-                    prefix: r.prefix.clone(),
-                    group,
-                }))
-            })
-            .collect();
+        let mut routes = Vec::new();
+        for r in &config.routes {
+            let Some(group) = groups.get(&r.origin_group) else {
+                continue;
+            };
+            let tokens = match &r.tokens {
+                Some(t) => Some(RouteTokens::new(t, revocations.clone()).map_err(|source| {
+                    RouteError::Tokens {
+                        route: r.name.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
+            routes.push(Arc::new(Route {
+                name: r.name.clone(),
+                prefix: r.prefix.clone(),
+                group: group.clone(),
+                tokens,
+            }));
+        }
         routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
         Ok(RouteTable { routes })
     }

@@ -11,18 +11,19 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
+use crate::auth::Revocations;
 use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::proxy::response_headers::ResponseDecor;
 use crate::proxy::Edge;
+use crate::routing::RouteError;
 use crate::routing::RouteTable;
-use crate::upstream::origin::OriginError;
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Origin(#[from] OriginError),
+    Routes(#[from] RouteError),
 }
 
 /// Pingora's own settings, derived from ours (the operator sees one file).
@@ -51,8 +52,9 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     server.bootstrap();
     crate::metrics::register_all();
 
-    let routes = Arc::new(RouteTable::new(config)?);
-    let cache = EdgeCache::new(&config.cache);
+    let revocations = Arc::new(Revocations::new());
+    let routes = Arc::new(RouteTable::new(config, &revocations)?);
+    let cache = EdgeCache::new(&config.cache, token_names(config));
     let storage = cache.storage;
     let decor = ResponseDecor {
         edge_id: config.edge.id.clone(),
@@ -84,6 +86,8 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         storage,
         max_cache_bytes: config.cache.max_size,
         packager,
+        revocations,
+        revocation_ttl: longest_token_lifetime(config),
     };
 
     let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));
@@ -91,4 +95,31 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     server.add_service(admin_service);
 
     Ok(server)
+}
+
+/// Every query parameter name that carries a token on some route, plus the
+/// usual ones: none of them reaches a cache key or an origin.
+fn token_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = crate::cache::DEFAULT_TOKEN_PARAMS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for t in config.routes.iter().filter_map(|r| r.tokens.as_ref()) {
+        names.extend([t.name.clone(), t.session_name.clone()]);
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// How long a revocation must last: as long as the longest token it could
+/// refuse (a session token; entry tokens are shorter by design).
+fn longest_token_lifetime(config: &Config) -> std::time::Duration {
+    config
+        .routes
+        .iter()
+        .filter_map(|r| r.tokens.as_ref())
+        .map(|t| t.session_ttl + t.clock_skew)
+        .max()
+        .unwrap_or(std::time::Duration::from_secs(86400))
 }

@@ -53,6 +53,7 @@ fn every_shipped_config_checks_clean() {
         }
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_hls-edge"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("HLS_EDGE_TOKEN_KEY", "00112233445566778899aabbccddeeff")
             .args(["-t", "-c"])
             .arg(&path)
             .output()

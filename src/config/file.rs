@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::packager::PackagerFile;
+use super::tokens::TokensFile;
 
 /// Keys a section did not recognise.
 pub type Unknown = BTreeMap<String, Value>;
@@ -97,6 +98,9 @@ pub struct OriginGroupFile {
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub health: Option<HealthFile>,
+    pub retry_404_segments: Option<bool>,
+    pub siblings: Option<SiblingsFile>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -105,8 +109,36 @@ pub struct OriginGroupFile {
 #[derive(Debug, Default, Deserialize)]
 pub struct OriginFile {
     pub url: Option<String>,
+    pub priority: Option<u32>,
+    pub weight: Option<u32>,
+    pub tls_verify: Option<bool>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `origin_groups.NAME.health:` ejection, probes and stale playlists.
+#[derive(Debug, Default, Deserialize)]
+pub struct HealthFile {
+    pub failures: Option<u32>,
+    pub cooldown: Option<String>,
+    pub slow: Option<String>,
+    pub probe_path: Option<String>,
+    pub probe_interval: Option<String>,
+    pub probe_timeout: Option<String>,
+    pub stale_after: Option<u32>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+/// `origin_groups.NAME.siblings:` edges sharing one cache.
+#[derive(Debug, Default, Deserialize)]
+pub struct SiblingsFile {
+    #[serde(default)]
+    pub peers: Vec<String>,
+    #[serde(rename = "self")]
+    pub me: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -117,6 +149,7 @@ pub struct RouteFile {
     pub name: Option<String>,
     pub prefix: Option<String>,
     pub origin_group: Option<String>,
+    pub tokens: Option<TokensFile>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

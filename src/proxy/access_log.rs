@@ -20,6 +20,7 @@ pub fn write(session: &Session, error: Option<&Error>, ctx: &RequestCtx, status:
         upstream_ms = ctx.upstream_time.map(|t| t.as_secs_f64() * 1000.0),
         total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
         bytes = ctx.body_bytes,
+        session = ctx.session_id(),
         error = error.map(|e| e.to_string()),
     );
 }

@@ -4,7 +4,9 @@
 //! - a request that already passed through this edge (its id in `CDN-Loop`,
 //!   RFC 8586): 508, so a misconfigured chain fails fast instead of looping;
 //! - paths with dot segments or encoded separators: 400;
-//! - paths no route claims: 404 (never an open proxy).
+//! - paths no route claims: 404 (never an open proxy);
+//! - on a token route: no token 401, a bad one 403 with the reason in
+//!   `X-Token-Error` (design section 4).
 
 use http::Method;
 use pingora::http::ResponseHeader;
@@ -12,6 +14,8 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
+use super::playback_tokens::{self, unix_now};
+use crate::auth::TokenError;
 use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::{is_clean_path, RouteTable};
@@ -32,21 +36,52 @@ pub async fn admit(
         Some((400, "bad-path"))
     } else if let Some(route) = routes.find(req.uri.path()) {
         ctx.route = Some(route.clone());
-        ctx.class = ObjectClass::from_request(req.uri.path(), req.uri.query());
         None
     } else {
         Some((404, "no-route"))
     };
-    let Some((status, reason)) = refusal else {
-        return Ok(false);
-    };
+    if let Some((status, reason)) = refusal {
+        metrics::REFUSED.with_label_values(&[reason]).inc();
+        return refuse(session, ctx, status, "X-Edge-Refused", reason).await;
+    }
+    if let Some(tokens) = ctx.route.as_ref().and_then(|r| r.tokens.as_ref()) {
+        match playback_tokens::admit(session, tokens, unix_now()) {
+            Ok(admitted) => ctx.token = Some(admitted),
+            Err(e) => {
+                let status = if e == TokenError::Missing { 401 } else { 403 };
+                metrics::TOKEN_REJECTIONS
+                    .with_label_values(&[e.reason()])
+                    .inc();
+                tracing::info!(status, reason = e.reason(), error = %e, path = %session.req_header().uri.path(), "token refused");
+                return refuse(session, ctx, status, "X-Token-Error", e.reason()).await;
+            }
+        }
+    }
+    let uri = &session.req_header().uri;
+    ctx.class = ObjectClass::from_request(uri.path(), uri.query());
+    if ctx.class.is_playlist() {
+        // playlists are small and may be rewritten per viewer: always whole
+        // (a 200 is a valid answer to a Range request, RFC 9110 14.2)
+        let req = session.req_header_mut();
+        req.remove_header(&http::header::RANGE);
+        req.remove_header(&http::header::IF_RANGE);
+    }
+    Ok(false)
+}
+
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    header: &'static str,
+    reason: &'static str,
+) -> Result<bool> {
     ctx.cache = CacheResult::Refused;
-    metrics::REFUSED.with_label_values(&[reason]).inc();
     tracing::debug!(status, reason, path = %session.req_header().uri.path(), "request refused");
     let mut resp = ResponseHeader::build(status, Some(4))?;
     resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-    resp.insert_header("X-Edge-Refused", reason)?;
+    resp.insert_header(header, reason)?;
     if status == 405 {
         resp.insert_header(http::header::ALLOW, "GET, HEAD")?;
     }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::playback_tokens::Admitted;
+use super::playlist_tokens::PlaylistRewrite;
 use crate::hls::ObjectClass;
 use crate::routing::Route;
 use crate::upstream::Origin;
@@ -60,6 +62,10 @@ pub struct RequestCtx {
     pub body_bytes: usize,
     /// A fetched playlist's body, kept until it can be classified.
     pub playlist_body: Vec<u8>,
+    /// The request's verified playback token (token routes only).
+    pub token: Option<Admitted>,
+    /// A playlist body being rewritten with the session token.
+    pub rewrite: Option<PlaylistRewrite>,
 }
 
 impl RequestCtx {
@@ -78,6 +84,8 @@ impl RequestCtx {
             remaining_ttl: None,
             body_bytes: 0,
             playlist_body: Vec::new(),
+            token: None,
+            rewrite: None,
         }
     }
 
@@ -86,6 +94,11 @@ impl RequestCtx {
         self.route
             .as_ref()
             .is_some_and(|r| r.group.pick(self.attempts).is_some())
+    }
+
+    /// The session id of the request's token, if any (access log).
+    pub fn session_id(&self) -> Option<&str> {
+        self.token.as_ref().and_then(|t| t.session_id())
     }
 
     pub fn route_name(&self) -> &str {

@@ -2,7 +2,8 @@
 //! origin's answer.
 //!
 //! The origin gets the player's path with the token parameters removed, its
-//! own `Host`, and this edge's id appended to `CDN-Loop` (RFC 8586 2).
+//! own `Host`, no cookies on token routes, and this edge's id appended to
+//! `CDN-Loop` (RFC 8586 2).
 
 use std::time::Instant;
 
@@ -43,6 +44,10 @@ pub fn prepare(
                 })?;
             req.set_uri(uri);
         }
+    }
+    // a token route's cookies carry the viewer's token: never forwarded
+    if ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) {
+        req.remove_header(&http::header::COOKIE);
     }
     let loop_value = match req.headers.get("cdn-loop").and_then(|v| v.to_str().ok()) {
         Some(existing) if !existing.is_empty() => format!("{existing}, {edge_id}"),

@@ -1,0 +1,117 @@
+//! Active health probes (design section 5): a Pingora background service per
+//! origin group with a `health.probe_path`, that GETs that path on every
+//! origin each `probe_interval` and reports the outcome to the group's health
+//! state, as a request would.
+//!
+//! Probes go through Pingora's HTTP connector with the origin's own peer, so
+//! they test what requests use: the same address, TLS with SNI and
+//! certificate verification, and timeouts (capped by `probe_timeout`). Each
+//! probe opens a fresh connection: a pooled one could hide a dead listener.
+//! A probe passes on a 2xx; a redirect or a 404 means the probe path is wrong
+//! for that origin, and the origin is then reported down on `/status`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::ServiceWithDependents;
+
+use super::health::Outcome;
+use super::origin::{Origin, OriginGroup};
+
+/// The probe services of `groups` (one per group with a probe path), for
+/// `Server::add_services`.
+pub fn health_services(groups: &[Arc<OriginGroup>]) -> Vec<Box<dyn ServiceWithDependents>> {
+    groups
+        .iter()
+        .filter(|g| g.health_config.probe_path.is_some())
+        .map(|g| {
+            let name = format!("probes {}", g.name);
+            let service = background_service(&name, HealthProbes::new(g.clone()));
+            Box::new(service) as Box<dyn ServiceWithDependents>
+        })
+        .collect()
+}
+
+/// Probes the origins of one group; see the module docs.
+pub struct HealthProbes {
+    group: Arc<OriginGroup>,
+    connector: Arc<Connector>,
+}
+
+impl HealthProbes {
+    pub fn new(group: Arc<OriginGroup>) -> HealthProbes {
+        HealthProbes {
+            group,
+            connector: Arc::new(Connector::new(None)),
+        }
+    }
+
+    /// Probes every origin once, concurrently, and reports each outcome.
+    pub async fn probe_all(&self, path: &str) {
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, origin) in self.group.origins.iter().enumerate() {
+            let (group, connector) = (self.group.clone(), self.connector.clone());
+            let (origin, path) = (origin.clone(), path.to_string());
+            probes.spawn(async move {
+                let started = Instant::now();
+                let outcome = match probe(&connector, &group, &origin, &path).await {
+                    Outcome::Ok => group.outcome_of_response(200, started.elapsed()),
+                    failed => failed,
+                };
+                tracing::debug!(group = %group.name, origin = %origin.name, outcome = outcome.label(), "probe");
+                group.report(i, outcome, Instant::now());
+            });
+        }
+        while probes.join_next().await.is_some() {}
+    }
+}
+
+async fn probe(connector: &Connector, group: &OriginGroup, origin: &Origin, path: &str) -> Outcome {
+    let timeout = group.health_config.probe_timeout;
+    match tokio::time::timeout(timeout, get(connector, origin, path)).await {
+        Ok(Ok(status)) if (200..300).contains(&status) => Outcome::Ok,
+        Ok(Ok(status)) if status >= 500 => Outcome::Status5xx,
+        Ok(Ok(_)) => Outcome::ProbeStatus,
+        Ok(Err(e)) => Outcome::of_error(&e.etype),
+        Err(_) => Outcome::Timeout,
+    }
+}
+
+/// One GET on a fresh connection; the status once the body is read.
+async fn get(connector: &Connector, origin: &Origin, path: &str) -> pingora::Result<u16> {
+    let peer = origin.peer();
+    let (mut session, _reused) = connector.get_http_session(&*peer).await?;
+    let mut req = RequestHeader::build("GET", path.as_bytes(), None)?;
+    req.insert_header(http::header::HOST, origin.host_header.as_str())?;
+    req.insert_header(http::header::USER_AGENT, "hls-edge-probe")?;
+    session.set_write_timeout(peer.options.write_timeout);
+    session.set_read_timeout(peer.options.read_timeout);
+    session.write_request_header(Box::new(req)).await?;
+    session.finish_request_body().await?;
+    session.read_response_header().await?;
+    let status = session.response_header().map_or(0, |r| r.status.as_u16());
+    while session.read_response_body().await?.is_some() {}
+    Ok(status)
+}
+
+#[async_trait]
+impl BackgroundService for HealthProbes {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(path) = self.group.health_config.probe_path.clone() else {
+            return;
+        };
+        let mut ticks = tokio::time::interval(self.group.health_config.probe_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = ticks.tick() => self.probe_all(&path).await,
+            }
+        }
+    }
+}
