@@ -104,6 +104,16 @@ impl Admin {
     }
 
     fn refresh_gauges(&self) {
+        let now = std::time::Instant::now();
+        for group in self.routes.groups() {
+            for o in group.status(now) {
+                for state in crate::upstream::HealthState::ALL {
+                    metrics::ORIGIN_HEALTH
+                        .with_label_values(&[group.name.as_str(), o.name.as_str(), state.label()])
+                        .set(i64::from(state.label() == o.state));
+                }
+            }
+        }
         metrics::CACHE_BYTES.set(self.storage.weighted_size() as f64);
         metrics::CACHE_OBJECTS.set(self.storage.entry_count() as f64);
         for s in self.packager.iter().flat_map(|p| p.stats()) {
@@ -145,7 +155,22 @@ impl Admin {
                     "name": r.name,
                     "prefix": r.prefix,
                     "origin_group": r.group.name,
-                    "origins": r.group.origins.iter().map(|o| o.name.clone()).collect::<Vec<_>>(),
+                    "tokens": r.tokens.is_some(),
+                })
+            })
+            .collect();
+        let now = std::time::Instant::now();
+        let groups: Vec<_> = self
+            .routes
+            .groups()
+            .iter()
+            .map(|g| {
+                json!({
+                    "name": g.name,
+                    "origins": g.status(now),
+                    "siblings": g.siblings().map(|s| {
+                        s.peers().iter().map(|p| p.name.clone()).collect::<Vec<_>>()
+                    }),
                 })
             })
             .collect();
@@ -171,6 +196,7 @@ impl Admin {
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "routes": routes,
+            "origin_groups": groups,
             "cache": {
                 "bytes": self.storage.weighted_size(),
                 "objects": self.storage.entry_count(),

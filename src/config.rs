@@ -45,6 +45,10 @@ pub struct EdgeSettings {
     pub threads: usize,
     /// How long a graceful shutdown lets requests in flight finish.
     pub grace_period: Duration,
+    /// The secret shared with the other edges of the deployment: requests
+    /// to peer origins and siblings are signed with it, and signed requests
+    /// are admitted on token routes without a player token.
+    pub peer_secret: Option<crate::auth::PeerSecret>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +173,17 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
     };
     let log = log_settings(&file.log, p);
     let origin_groups = origins::origin_groups(&file.origin_groups, p);
+    let peer_secret = peer_secret(edge.peer_secret_env.as_deref(), p);
+    if peer_secret.is_none() && edge.peer_secret_env.is_none() {
+        for (name, g) in &origin_groups {
+            if let Some(i) = g.origins.iter().position(|o| o.peer) {
+                p.push(
+                    format!("origin_groups.{name}.origins[{i}].peer"),
+                    "needs edge.peer_secret_env (the secret shared by the edges)",
+                );
+            }
+        }
+    }
     let routes = routes(&file.routes, &origin_groups, p);
     if routes.is_empty() && file.routes.is_empty() && file.packager.is_none() {
         p.push(
@@ -184,6 +199,7 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
             listen,
             threads,
             grace_period: grace_period?,
+            peer_secret,
         },
         admin: AdminSettings {
             listen: admin_listen?,
@@ -195,6 +211,25 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         routes,
         packager,
     })
+}
+
+/// The peer secret from the environment variable named by
+/// `edge.peer_secret_env`; problems name the variable, never its value.
+fn peer_secret(var: Option<&str>, p: &mut Problems) -> Option<crate::auth::PeerSecret> {
+    let var = var?;
+    match std::env::var(var) {
+        Ok(text) => match crate::auth::PeerSecret::new(&text) {
+            Ok(secret) => Some(secret),
+            Err(why) => {
+                p.push("edge.peer_secret_env", format!("{var} {why}"));
+                None
+            }
+        },
+        Err(_) => {
+            p.push("edge.peer_secret_env", format!("{var} is not set"));
+            None
+        }
+    }
 }
 
 fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {

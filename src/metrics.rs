@@ -107,6 +107,39 @@ pub static ORIGIN_LATENCY: Lazy<HistogramVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+/// Requests retried on another origin (or a sibling's request sent to the
+/// origins instead), by group, the origin that failed and why.
+pub static ORIGIN_FAILOVERS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_origin_failovers_total",
+        "Origin requests retried elsewhere, by group, failed origin and reason",
+        &["group", "origin", "reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// One per origin and state: 1 for the origin's current state, 0 otherwise.
+pub static ORIGIN_HEALTH: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_origin_health",
+        "Origin health: 1 for the current state (healthy, degraded, stale, down)",
+        &["group", "origin", "state"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Live playlists sent to a player from a stored copy because the origin's
+/// was behind what this edge already served (a failover would have made the
+/// playlist go backwards).
+pub static PLAYLIST_REGRESSIONS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_playlist_regressions_prevented_total",
+        "Live playlists behind an already served one, answered from the newer copy",
+        &["group"]
+    )
+    .expect("metric names are unique")
+});
+
 /// Requests refused before the cache: `loop` (CDN-Loop), `no-route`,
 /// `method`.
 pub static REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -202,6 +235,9 @@ pub fn register_all() {
     Lazy::force(&NOT_STORED);
     Lazy::force(&ORIGIN_REQUESTS);
     Lazy::force(&ORIGIN_LATENCY);
+    Lazy::force(&ORIGIN_FAILOVERS);
+    Lazy::force(&ORIGIN_HEALTH);
+    Lazy::force(&PLAYLIST_REGRESSIONS);
     Lazy::force(&REFUSED);
     Lazy::force(&TOKEN_REJECTIONS);
     Lazy::force(&PACKAGER_BYTES);

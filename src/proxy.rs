@@ -7,19 +7,24 @@
 //! | `request_cache_filter` | enable the cache for segments and playlists | `cache::policy` |
 //! | `cache_key_callback` | route + path + query without tokens | `cache::key` |
 //! | `cache_hit_filter` | a live playlist older than the request is refused | `proxy::freshness` |
-//! | `upstream_peer` | next untried origin of the route's group | `upstream` |
-//! | `upstream_request_filter` | Host, token stripping, CDN-Loop | `proxy::upstream_request` |
-//! | `upstream_response_filter` | origin metrics, 5xx failover | `upstream`, `metrics` |
+//! | `upstream_peer` | owning sibling, else the best untried origin | `proxy::origin_choice`, `upstream` |
+//! | `upstream_request_filter` | Host, token stripping, CDN-Loop, peer signature | `proxy::upstream_request` |
+//! | `fail_to_connect`, `error_while_proxy` | health report, retry elsewhere | `proxy::origin_choice` |
+//! | `upstream_response_filter` | health report, 5xx / segment 404 failover | `proxy::origin_choice` |
 //! | `response_cache_filter` | store or not (section 3 table) | `cache::policy` |
 //! | `request_filter` (token routes) | entry / session token check | `proxy::playback_tokens`, `auth` |
+//! | `should_serve_stale` | stale-if-error for stored objects when every origin failed | `proxy` |
 //! | `response_filter` | Cache-Status, Cache-Control, CORS; session tokens into playlists | `proxy::response_headers`, `proxy::playlist_tokens` |
+//! | `response_body_filter` | live playlists never go backwards; token rewrite | `proxy::playlist_guard`, `proxy::playlist_tokens` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
 
 mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
+mod origin_choice;
 mod playback_tokens;
+mod playlist_guard;
 mod playlist_tokens;
 pub mod response_headers;
 mod upstream_request;
@@ -34,8 +39,9 @@ use pingora::cache::{
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, ErrorType, Result};
+use pingora::{Error, Result};
 
+use crate::auth::PeerSecret;
 use crate::cache::{EdgeCache, StoredClass};
 use crate::hls::ObjectClass;
 use crate::metrics;
@@ -50,6 +56,8 @@ pub struct Edge {
     cache: EdgeCache,
     decor: ResponseDecor,
     access_log: bool,
+    /// Shared with the deployment's other edges (tiers, siblings).
+    peer_secret: Option<PeerSecret>,
 }
 
 impl Edge {
@@ -58,12 +66,14 @@ impl Edge {
         cache: EdgeCache,
         decor: ResponseDecor,
         access_log: bool,
+        peer_secret: Option<PeerSecret>,
     ) -> Self {
         Edge {
             routes,
             cache,
             decor,
             access_log,
+            peer_secret,
         }
     }
 }
@@ -77,7 +87,8 @@ impl ProxyHttp for Edge {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        admission::admit(session, ctx, &self.routes, &self.decor.edge_id).await
+        let peer_secret = self.peer_secret.as_ref();
+        admission::admit(session, ctx, &self.routes, &self.decor.edge_id, peer_secret).await
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
@@ -109,20 +120,7 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let route = ctx
-            .route
-            .clone()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
-        let Some(origin) = route.group.pick(ctx.attempts).cloned() else {
-            return Error::e_explain(
-                ErrorType::ConnectNoRoute,
-                format!("every origin of group '{}' failed", route.group.name),
-            );
-        };
-        ctx.attempts += 1;
-        let peer = origin.peer();
-        ctx.origin = Some(origin);
-        Ok(peer)
+        origin_choice::next_peer(ctx)
     }
 
     async fn upstream_request_filter(
@@ -131,7 +129,8 @@ impl ProxyHttp for Edge {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream_request::prepare(req, ctx, &self.cache.keys, &self.decor.edge_id)
+        let peer_secret = self.peer_secret.as_ref();
+        upstream_request::prepare(req, ctx, &self.cache.keys, &self.decor.edge_id, peer_secret)
     }
 
     fn fail_to_connect(
@@ -141,8 +140,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        upstream_request::record_failure(ctx, "connect-error");
-        if ctx.has_untried_origin() {
+        if origin_choice::connect_failed(ctx, &e) {
             e.set_retry(true);
         }
         e
@@ -156,9 +154,10 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
-        upstream_request::record_failure(ctx, "proxy-error");
+        let written = session.response_written().is_some();
+        let retry = origin_choice::proxy_failed(ctx, &e, written);
         let mut e = e.more_context(format!("origin {peer}"));
-        if session.response_written().is_none() && ctx.has_untried_origin() {
+        if retry {
             e.set_retry(true);
         } else {
             e.retry.decide_reuse(client_reused);
@@ -172,21 +171,29 @@ impl ProxyHttp for Edge {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream_request::record_response(ctx, resp.status.as_u16());
-        // An origin 5xx is retried on the next origin while nothing has gone
-        // to the player yet (design section 5).
-        if resp.status.is_server_error()
-            && ctx.has_untried_origin()
-            && session.response_written().is_none()
-        {
-            let mut e = Error::explain(
-                ErrorType::HTTPStatus(resp.status.as_u16()),
-                "origin error, trying the next origin",
-            );
-            e.set_retry(true);
-            return Err(e);
+        let status = resp.status.as_u16();
+        upstream_request::record_response(ctx, status);
+        let written = session.response_written().is_some();
+        match origin_choice::response_received(ctx, status, written) {
+            Some(retry_elsewhere) => Err(retry_elsewhere),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+        error: Option<&Error>,
+    ) -> bool {
+        // stale-if-error (design section 5): when every origin failed, a
+        // stored object inside its stale-if-error window is better than an
+        // error; revalidation without an error never serves stale
+        let served = error.is_some();
+        if served {
+            tracing::warn!(route = ctx.route_name(), path = %ctx.shard_key, "every origin failed: serving a stale copy");
+        }
+        served
     }
 
     fn response_cache_filter(
@@ -219,6 +226,8 @@ impl ProxyHttp for Edge {
     ) -> Result<()> {
         let lifetime = freshness::settle(session, ctx);
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
+        let head = session.req_header().method == http::Method::HEAD;
+        playlist_guard::start(ctx, resp, head)?;
         playlist_tokens::start(session, ctx, resp)
     }
 
@@ -229,6 +238,7 @@ impl ProxyHttp for Edge {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        playlist_guard::body(ctx, body, end_of_stream);
         freshness::classify_fetched_playlist(ctx, body.as_ref(), end_of_stream);
         playlist_tokens::body(ctx, body, end_of_stream);
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());

@@ -106,6 +106,17 @@ impl RouteTable {
     pub fn routes(&self) -> &[Arc<Route>] {
         &self.routes
     }
+
+    /// Every origin group some route uses, once each.
+    pub fn groups(&self) -> Vec<Arc<OriginGroup>> {
+        let mut groups: Vec<Arc<OriginGroup>> = Vec::new();
+        for r in &self.routes {
+            if !groups.iter().any(|g| Arc::ptr_eq(g, &r.group)) {
+                groups.push(r.group.clone());
+            }
+        }
+        groups
+    }
 }
 
 /// Whether a request path is safe to route: absolute, no `.`/`..` segments

@@ -33,11 +33,12 @@ fn server_conf(config: &Config) -> ServerConf {
     conf.grace_period_seconds = Some(config.edge.grace_period.as_secs());
     conf.graceful_shutdown_timeout_seconds = Some(config.edge.grace_period.as_secs().max(1));
     conf.upstream_keepalive_pool_size = 256;
-    // each origin of a group is tried at most once per request
+    // each origin of a group is tried at most once per request, after the
+    // owning sibling when the group is sharded
     conf.max_retries = config
         .origin_groups
         .values()
-        .map(|g| g.origins.len())
+        .map(|g| g.origins.len() + usize::from(g.siblings.is_some()))
         .max()
         .unwrap_or(1);
     let port = config.edge.listen.first().map_or(0, |a| a.port());
@@ -61,7 +62,14 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         allow_origin: config.cors.allow_origin.clone(),
     };
     if !config.routes.is_empty() {
-        let edge = Edge::new(routes.clone(), cache, decor, config.log.access_log);
+        let peer_secret = config.edge.peer_secret.clone();
+        let edge = Edge::new(
+            routes.clone(),
+            cache,
+            decor,
+            config.log.access_log,
+            peer_secret,
+        );
         let mut proxy = pingora::proxy::http_proxy_service_with_name(
             &server.configuration,
             edge,
@@ -71,6 +79,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
             proxy.add_tcp(&addr.to_string());
         }
         server.add_service(proxy);
+        server.add_services(crate::upstream::health_services(&routes.groups()));
     }
 
     let packager = config.packager.as_ref().map(|packager_config| {

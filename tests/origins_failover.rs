@@ -153,12 +153,7 @@ async fn when_every_origin_fails_the_player_gets_an_error_not_a_hang() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
 }
 
-// The tests below need the proxy to choose with `OriginGroup::select` and to
-// `report` outcomes, and the server to run `upstream::health_services` (issue 5
-// wiring in src/proxy.rs and src/server.rs). Remove the `ignore` with it.
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs OriginGroup::select/report wired into src/proxy.rs"]
 async fn a_down_origin_is_skipped_so_requests_no_longer_pay_its_timeout() {
     let primary = CountingOrigin::start();
     primary.set_fallback(|_| Reply::hang());
@@ -192,7 +187,6 @@ async fn a_down_origin_is_skipped_so_requests_no_longer_pay_its_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs OriginGroup::select wired into src/proxy.rs"]
 async fn weights_share_requests_between_origins_of_one_priority() {
     let a = CountingOrigin::start();
     let b = CountingOrigin::start();
@@ -210,7 +204,6 @@ async fn weights_share_requests_between_origins_of_one_priority() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs upstream::health_services added in src/server.rs"]
 async fn a_failing_probe_ejects_an_origin_before_any_player_request() {
     let primary = CountingOrigin::start();
     primary.set("/healthz", Reply::status(503));

@@ -45,6 +45,9 @@ pub struct EdgeFile {
     pub listen: Option<Vec<String>>,
     pub threads: Option<usize>,
     pub grace_period: Option<String>,
+    /// Environment variable holding the secret shared by the edges of a
+    /// deployment (tiers and siblings).
+    pub peer_secret_env: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -112,6 +115,8 @@ pub struct OriginFile {
     pub priority: Option<u32>,
     pub weight: Option<u32>,
     pub tls_verify: Option<bool>,
+    /// The origin is another hls-edge: requests to it are signed as a peer's.
+    pub peer: Option<bool>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
     #[serde(flatten)]

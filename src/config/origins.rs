@@ -39,6 +39,9 @@ pub struct OriginConfig {
     /// Verify the origin's certificate and name (default true). `false` is
     /// for tests only: anyone on the path can then impersonate the origin.
     pub tls_verify: bool,
+    /// Another hls-edge (a shield, a sibling): requests are signed with the
+    /// peer secret.
+    pub peer: bool,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -197,6 +200,7 @@ fn origin(path: &str, o: &OriginFile, t: &GroupTimeouts, p: &mut Problems) -> Op
         priority: priority?,
         weight: weight?,
         tls_verify: o.tls_verify.unwrap_or(true),
+        peer: o.peer.unwrap_or(false),
         connect_timeout: own_connect.flatten().unwrap_or(t.connect),
         read_timeout: own_read.flatten().unwrap_or(t.read),
         idle_timeout: t.idle,
@@ -323,6 +327,7 @@ fn sibling(
         priority: 0,
         weight: 1,
         tls_verify: true,
+        peer: true,
         connect_timeout: t.connect,
         read_timeout: t.read,
         idle_timeout: t.idle,

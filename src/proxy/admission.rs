@@ -5,6 +5,8 @@
 //!   RFC 8586): 508, so a misconfigured chain fails fast instead of looping;
 //! - paths with dot segments or encoded separators: 400;
 //! - paths no route claims: 404 (never an open proxy);
+//! - a request signed by another edge of the deployment (`X-HLS-Edge-Peer`)
+//!   needs no player token; a bad signature is refused (403 `peer-auth`);
 //! - on a token route: no token 401, a bad one 403 with the reason in
 //!   `X-Token-Error` (design section 4).
 
@@ -15,7 +17,8 @@ use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
 use super::playback_tokens::{self, unix_now};
-use crate::auth::TokenError;
+use crate::auth::peer::{PEER_HEADER, SIBLING_HEADER};
+use crate::auth::{PeerSecret, TokenError};
 use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::{is_clean_path, RouteTable};
@@ -26,6 +29,7 @@ pub async fn admit(
     ctx: &mut RequestCtx,
     routes: &RouteTable,
     edge_id: &str,
+    peer_secret: Option<&PeerSecret>,
 ) -> Result<bool> {
     let req = session.req_header();
     let refusal = if req.method != Method::GET && req.method != Method::HEAD {
@@ -44,7 +48,17 @@ pub async fn admit(
         metrics::REFUSED.with_label_values(&[reason]).inc();
         return refuse(session, ctx, status, "X-Edge-Refused", reason).await;
     }
-    if let Some(tokens) = ctx.route.as_ref().and_then(|r| r.tokens.as_ref()) {
+    if let Some(secret) = peer_secret {
+        if let Err(reason) = check_peer(session, ctx, secret) {
+            metrics::REFUSED.with_label_values(&["peer-auth"]).inc();
+            tracing::warn!(reason = %reason, path = %session.req_header().uri.path(), "peer signature refused");
+            return refuse(session, ctx, 403, "X-Edge-Refused", "peer-auth").await;
+        }
+    }
+    ctx.from_sibling = session.req_header().headers.contains_key(SIBLING_HEADER)
+        && (ctx.from_peer || peer_secret.is_none());
+    let tokens = ctx.route.as_ref().and_then(|r| r.tokens.as_ref());
+    if let Some(tokens) = tokens.filter(|_| !ctx.from_peer) {
         match playback_tokens::admit(session, tokens, unix_now()) {
             Ok(admitted) => ctx.token = Some(admitted),
             Err(e) => {
@@ -59,6 +73,14 @@ pub async fn admit(
     }
     let uri = &session.req_header().uri;
     ctx.class = ObjectClass::from_request(uri.path(), uri.query());
+    ctx.shard_key = uri.path().to_string();
+    let several_origins = ctx
+        .route
+        .as_ref()
+        .is_some_and(|r| r.group.origins.len() > 1);
+    if ctx.class == ObjectClass::Playlist && several_origins {
+        ctx.stream_key = Some(ctx.shard_key.clone());
+    }
     if ctx.class.is_playlist() {
         // playlists are small and may be rewritten per viewer: always whole
         // (a 200 is a valid answer to a Range request, RFC 9110 14.2)
@@ -87,6 +109,25 @@ async fn refuse(
     }
     session.write_response_header(Box::new(resp), true).await?;
     Ok(true)
+}
+
+/// Checks a peer signature, if the request carries one (marking the
+/// request as a peer's); a request without one is left to the token check.
+fn check_peer(
+    session: &Session,
+    ctx: &mut RequestCtx,
+    secret: &PeerSecret,
+) -> std::result::Result<(), crate::auth::PeerError> {
+    let req = session.req_header();
+    let Some(value) = req.headers.get(PEER_HEADER) else {
+        return Ok(());
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| crate::auth::PeerError::Malformed)?;
+    secret.verify(value, req.uri.path(), unix_now())?;
+    ctx.from_peer = true;
+    Ok(())
 }
 
 /// Whether any `CDN-Loop` entry names this edge (RFC 8586: a comma-separated

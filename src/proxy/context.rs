@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::playback_tokens::Admitted;
+use super::playlist_guard::HeldPlaylist;
 use super::playlist_tokens::PlaylistRewrite;
 use crate::hls::ObjectClass;
 use crate::routing::Route;
@@ -40,6 +41,15 @@ impl CacheResult {
     }
 }
 
+/// Where the request's current try went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// The origin at this index of the route's group.
+    Origin(usize),
+    /// The sibling edge that owns the segment.
+    Sibling,
+}
+
 /// Per-request state.
 pub struct RequestCtx {
     /// When the request arrived: a live playlist is answered only by an
@@ -49,9 +59,23 @@ pub struct RequestCtx {
     pub route: Option<Arc<Route>>,
     pub class: ObjectClass,
     pub cache: CacheResult,
-    /// Origins tried so far (each at most once).
-    pub attempts: usize,
+    /// Indices (in the route's group) of the origins tried so far; each is
+    /// tried at most once.
+    pub tried: Vec<usize>,
+    /// The current try.
+    pub hop: Option<Hop>,
+    /// The origin (or sibling edge) of the current try.
     pub origin: Option<Arc<Origin>>,
+    /// The request came from a sibling edge: it is fetched from the origins,
+    /// never forwarded to another sibling.
+    pub from_sibling: bool,
+    /// The request came from another edge with a valid peer signature.
+    pub from_peer: bool,
+    /// For playlists: the token-free path that names the stream for the
+    /// manifest watch (origin freshness, no regression).
+    pub stream_key: Option<String>,
+    /// The token-free path: the key siblings shard on.
+    pub shard_key: String,
     pub origin_sent_at: Option<Instant>,
     /// Time to the origin's response header.
     pub upstream_time: Option<std::time::Duration>,
@@ -66,6 +90,8 @@ pub struct RequestCtx {
     pub token: Option<Admitted>,
     /// A playlist body being rewritten with the session token.
     pub rewrite: Option<PlaylistRewrite>,
+    /// A live playlist body held for the no-regression guard.
+    pub held_playlist: Option<HeldPlaylist>,
 }
 
 impl RequestCtx {
@@ -76,8 +102,13 @@ impl RequestCtx {
             route: None,
             class: ObjectClass::Other,
             cache: CacheResult::Bypass,
-            attempts: 0,
+            tried: Vec::new(),
+            hop: None,
             origin: None,
+            from_sibling: false,
+            from_peer: false,
+            stream_key: None,
+            shard_key: String::new(),
             origin_sent_at: None,
             upstream_time: None,
             storing: false,
@@ -86,14 +117,8 @@ impl RequestCtx {
             playlist_body: Vec::new(),
             token: None,
             rewrite: None,
+            held_playlist: None,
         }
-    }
-
-    /// Whether the route's group has an origin this request has not tried.
-    pub fn has_untried_origin(&self) -> bool {
-        self.route
-            .as_ref()
-            .is_some_and(|r| r.group.pick(self.attempts).is_some())
     }
 
     /// The session id of the request's token, if any (access log).

@@ -2,15 +2,19 @@
 //! origin's answer.
 //!
 //! The origin gets the player's path with the token parameters removed, its
-//! own `Host`, no cookies on token routes, and this edge's id appended to
-//! `CDN-Loop` (RFC 8586 2).
+//! own `Host`, no cookies on token routes, this edge's id appended to
+//! `CDN-Loop` (RFC 8586 2), and, when it is another edge, this edge's peer
+//! signature (and the sibling mark when it is the segment's owner).
 
 use std::time::Instant;
 
 use pingora::http::RequestHeader;
 use pingora::Result;
 
-use super::context::RequestCtx;
+use super::context::{Hop, RequestCtx};
+use super::playback_tokens::unix_now;
+use crate::auth::peer::{PEER_HEADER, SIBLING_HEADER};
+use crate::auth::PeerSecret;
 use crate::cache::CacheKeyBuilder;
 use crate::metrics;
 
@@ -20,6 +24,7 @@ pub fn prepare(
     ctx: &mut RequestCtx,
     keys: &CacheKeyBuilder,
     edge_id: &str,
+    peer_secret: Option<&PeerSecret>,
 ) -> Result<()> {
     if let Some(origin) = &ctx.origin {
         req.insert_header(http::header::HOST, origin.host_header.as_str())?;
@@ -54,6 +59,17 @@ pub fn prepare(
         _ => edge_id.to_string(),
     };
     req.insert_header("CDN-Loop", loop_value)?;
+    // what another edge said about itself is never passed on; this edge
+    // signs for itself to the edges it fetches from
+    req.remove_header(PEER_HEADER);
+    req.remove_header(SIBLING_HEADER);
+    let to_edge = ctx.origin.as_ref().is_some_and(|o| o.is_edge);
+    if let (Some(secret), true) = (peer_secret, to_edge) {
+        req.insert_header(PEER_HEADER, secret.sign(req.uri.path(), unix_now()))?;
+    }
+    if ctx.hop == Some(Hop::Sibling) {
+        req.insert_header(SIBLING_HEADER, "1")?;
+    }
     ctx.origin_sent_at = Some(Instant::now());
     Ok(())
 }

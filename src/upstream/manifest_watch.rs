@@ -41,6 +41,9 @@ struct Stream {
     origins: Vec<Option<Seen>>,
     /// The highest sequence served to players, and when it was last served.
     served: Option<(u64, Instant)>,
+    /// The body of the playlist with the highest sequence served, sent again
+    /// in place of one that would go backwards.
+    served_body: Option<(u64, bytes::Bytes)>,
 }
 
 /// See the module docs.
@@ -175,6 +178,28 @@ impl ManifestWatch {
         (now.saturating_duration_since(at) <= window).then_some(sequence)
     }
 
+    /// Keeps `body`, a playlist of `path` ending at `sequence`, as the copy to
+    /// send in place of an older one (only if it is the highest served).
+    pub fn keep_served_body(&mut self, path: &str, sequence: u64, body: bytes::Bytes) {
+        let Some(stream) = self.streams.get_mut(path) else {
+            return;
+        };
+        if stream
+            .served
+            .is_some_and(|(highest, _)| highest == sequence)
+        {
+            stream.served_body = Some((sequence, body));
+        }
+    }
+
+    /// The kept copy of the highest playlist served for `path` within the
+    /// guard window (see `highest_served`).
+    pub fn served_body(&self, path: &str, now: Instant) -> Option<bytes::Bytes> {
+        let highest = self.highest_served(path, now)?;
+        let (sequence, body) = self.streams.get(path)?.served_body.as_ref()?;
+        (*sequence == highest).then(|| body.clone())
+    }
+
     /// Streams tracked now.
     pub fn len(&self) -> usize {
         self.streams.len()
@@ -212,6 +237,7 @@ impl ManifestWatch {
                 target_duration: Duration::ZERO,
                 origins: vec![None; origins],
                 served: None,
+                served_body: None,
             });
         self.recency.remove(&stream.touched);
         self.recency.insert(tick, path.to_string());

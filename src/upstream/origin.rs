@@ -45,6 +45,8 @@ pub struct Origin {
     pub priority: u32,
     /// Share of requests among equals.
     pub weight: u32,
+    /// Another hls-edge: requests to it carry a peer signature.
+    pub is_edge: bool,
     peer: HttpPeer,
     addr: SocketAddr,
 }
@@ -82,6 +84,7 @@ impl Origin {
             host_header,
             priority: cfg.priority,
             weight: cfg.weight,
+            is_edge: cfg.peer,
             peer,
             addr,
         })
@@ -339,6 +342,18 @@ impl OriginGroup {
         self.watch
             .lock()
             .served(stream_key, last_sequence, target_duration, now);
+    }
+
+    /// Keeps the body of the highest playlist served for `stream_key`.
+    pub fn keep_served_body(&self, stream_key: &str, last_sequence: u64, body: bytes::Bytes) {
+        self.watch
+            .lock()
+            .keep_served_body(stream_key, last_sequence, body);
+    }
+
+    /// The highest playlist served for `stream_key` within the guard window.
+    pub fn served_body(&self, stream_key: &str, now: Instant) -> Option<bytes::Bytes> {
+        self.watch.lock().served_body(stream_key, now)
     }
 
     /// The lowest last-segment sequence a live playlist of `stream_key` may
