@@ -79,7 +79,9 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
             proxy.add_tcp(&addr.to_string());
         }
         server.add_service(proxy);
-        server.add_services(crate::upstream::health_services(&routes.groups()));
+        let probes =
+            crate::upstream::health_services(&routes.groups(), config.edge.peer_secret.as_ref());
+        server.add_services(probes);
     }
 
     let packager = config.packager.as_ref().map(|packager_config| {
