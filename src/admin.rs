@@ -19,6 +19,7 @@ use crate::cache::MemoryStorage;
 use crate::metrics;
 use crate::packager::service::Packager;
 use crate::routing::RouteTable;
+use crate::streams::{StreamBook, StreamView};
 
 /// What the admin endpoints report on.
 pub struct Admin {
@@ -32,6 +33,8 @@ pub struct Admin {
     pub revocations: Arc<Revocations>,
     /// How long a revocation lasts: the longest token lifetime.
     pub revocation_ttl: std::time::Duration,
+    /// Viewers and playlist progress per stream, fed by the proxy.
+    pub streams: Arc<StreamBook>,
 }
 
 #[async_trait]
@@ -44,7 +47,7 @@ impl ServeHttp for Admin {
         }
         match path.as_str() {
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => reply(200, "text/plain", b"ready\n".to_vec()),
+            "/readyz" => self.readyz(),
             "/metrics" => self.metrics(),
             "/status" => self.status(),
             _ => reply(
@@ -103,7 +106,56 @@ impl Admin {
         }
     }
 
+    /// 200 once every route has an origin that is not down; 503 naming the
+    /// routes that have none.
+    fn readyz(&self) -> Response<Vec<u8>> {
+        let now = Instant::now();
+        let unready: Vec<&str> = self
+            .routes
+            .routes()
+            .iter()
+            .filter(|r| r.group.status(now).iter().all(|o| o.state == "down"))
+            .map(|r| r.name.as_str())
+            .collect();
+        if unready.is_empty() {
+            reply(200, "text/plain", b"ready\n".to_vec())
+        } else {
+            let text = format!(
+                "not ready: no origin up for route(s) {}\n",
+                unready.join(", ")
+            );
+            reply(503, "text/plain", text.into_bytes())
+        }
+    }
+
+    /// The streams as `/status` shows them; refreshes their gauges.
+    fn stream_views(&self) -> Vec<StreamView> {
+        let (views, gone) = self.streams.snapshot(Instant::now());
+        for name in &gone {
+            let _ = metrics::STREAM_VIEWERS.remove_label_values(&[name]);
+            let _ = metrics::STREAM_PLAYLIST_AGE.remove_label_values(&[name]);
+            let _ = metrics::STREAM_SEGMENT_LAG.remove_label_values(&[name]);
+        }
+        for v in &views {
+            metrics::STREAM_VIEWERS
+                .with_label_values(&[&v.name])
+                .set(i64::try_from(v.viewers).unwrap_or(i64::MAX));
+            if let Some(age) = v.playlist_age_seconds {
+                metrics::STREAM_PLAYLIST_AGE
+                    .with_label_values(&[&v.name])
+                    .set(age);
+            }
+            if let Some(lag) = v.segment_lag {
+                metrics::STREAM_SEGMENT_LAG
+                    .with_label_values(&[&v.name])
+                    .set(i64::try_from(lag).unwrap_or(i64::MAX));
+            }
+        }
+        views
+    }
+
     fn refresh_gauges(&self) {
+        self.stream_views();
         let now = std::time::Instant::now();
         for group in self.routes.groups() {
             for o in group.status(now) {
@@ -197,6 +249,7 @@ impl Admin {
             "uptime_seconds": self.started.elapsed().as_secs(),
             "routes": routes,
             "origin_groups": groups,
+            "streams": self.stream_views(),
             "cache": {
                 "bytes": self.storage.weighted_size(),
                 "objects": self.storage.entry_count(),

@@ -86,6 +86,9 @@ pub struct LogSettings {
     /// `RUST_LOG`-style filter (the environment variable wins when set).
     pub level: String,
     pub access_log: bool,
+    /// Share (0 to 1) of requests answered below 400 that get an access log
+    /// line; every error gets one.
+    pub access_log_sample: f64,
     pub json: bool,
 }
 
@@ -290,9 +293,17 @@ fn log_settings(f: &file::LogFile, p: &mut Problems) -> LogSettings {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
         p.push("log.level", format!("'{level}' is not a log filter: {e}"));
     }
+    let access_log_sample = f.access_log_sample.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&access_log_sample) {
+        p.push(
+            "log.access_log_sample",
+            format!("{access_log_sample} is not between 0 and 1"),
+        );
+    }
     LogSettings {
         level,
         access_log: f.access_log.unwrap_or(false),
+        access_log_sample: access_log_sample.clamp(0.0, 1.0),
         json,
     }
 }

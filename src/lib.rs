@@ -21,4 +21,5 @@ pub mod metrics;
 pub mod proxy;
 pub mod routing;
 pub mod server;
+pub mod streams;
 pub mod upstream;

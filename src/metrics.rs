@@ -107,6 +107,46 @@ pub static ORIGIN_LATENCY: Lazy<HistogramVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+/// Byte hit ratio: body bytes sent from the cache (hit + coalesced) over
+/// bytes sent for cache-enabled requests, per class.
+pub static BYTE_HIT_RATIO: Lazy<GaugeVec> = Lazy::new(|| {
+    register_gauge_vec!(
+        "hls_edge_cache_byte_hit_ratio",
+        "Body bytes served from the cache over bytes of cache-enabled requests, by class",
+        &["class"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Distinct viewers (session ids, else client addresses) per stream in the
+/// last 30 s.
+pub static STREAM_VIEWERS: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_stream_viewers",
+        "Distinct viewers (session id or client address) in the last 30 s, by stream",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static STREAM_PLAYLIST_AGE: Lazy<GaugeVec> = Lazy::new(|| {
+    register_gauge_vec!(
+        "hls_edge_stream_playlist_age_seconds",
+        "Time since the stream's live playlist media sequence last advanced",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static STREAM_SEGMENT_LAG: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_stream_segment_lag",
+        "Segments the live playlists sent to players trail the newest fetched from an origin",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
 /// Requests retried on another origin (or a sibling's request sent to the
 /// origins instead), by group, the origin that failed and why.
 pub static ORIGIN_FAILOVERS: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -236,6 +276,10 @@ pub fn register_all() {
     Lazy::force(&ORIGIN_REQUESTS);
     Lazy::force(&ORIGIN_LATENCY);
     Lazy::force(&ORIGIN_FAILOVERS);
+    Lazy::force(&BYTE_HIT_RATIO);
+    Lazy::force(&STREAM_VIEWERS);
+    Lazy::force(&STREAM_PLAYLIST_AGE);
+    Lazy::force(&STREAM_SEGMENT_LAG);
     Lazy::force(&ORIGIN_HEALTH);
     Lazy::force(&PLAYLIST_REGRESSIONS);
     Lazy::force(&REFUSED);
@@ -275,6 +319,14 @@ pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_b
         HIT_RATIO
             .with_label_values(&[class])
             .set(served as f64 / total as f64);
+    }
+    let bytes = |result: &str| BYTES_SENT.with_label_values(&[class, result]).get();
+    let served_bytes = bytes("hit") + bytes("coalesced");
+    let total_bytes: f64 = LOOKUP_RESULTS.iter().map(|r| bytes(r)).sum();
+    if total_bytes > 0.0 {
+        BYTE_HIT_RATIO
+            .with_label_values(&[class])
+            .set(served_bytes / total_bytes);
     }
 }
 

@@ -18,7 +18,7 @@
 //! | `response_body_filter` | live playlists never go backwards; token rewrite | `proxy::playlist_guard`, `proxy::playlist_tokens` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
 
-mod access_log;
+pub mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
@@ -27,6 +27,7 @@ mod playback_tokens;
 mod playlist_guard;
 mod playlist_tokens;
 pub mod response_headers;
+mod stream_stats;
 mod upstream_request;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ use crate::cache::{EdgeCache, StoredClass};
 use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::RouteTable;
+use crate::streams::StreamBook;
 pub use context::{CacheResult, RequestCtx};
 pub use playback_tokens::unix_now;
 use response_headers::ResponseDecor;
@@ -55,9 +57,11 @@ pub struct Edge {
     routes: Arc<RouteTable>,
     cache: EdgeCache,
     decor: ResponseDecor,
-    access_log: bool,
+    access_log: Option<access_log::AccessLog>,
     /// Shared with the deployment's other edges (tiers, siblings).
     peer_secret: Option<PeerSecret>,
+    /// Viewers and playlist progress per stream, read by the admin listener.
+    streams: Arc<StreamBook>,
 }
 
 impl Edge {
@@ -65,8 +69,9 @@ impl Edge {
         routes: Arc<RouteTable>,
         cache: EdgeCache,
         decor: ResponseDecor,
-        access_log: bool,
+        access_log: Option<access_log::AccessLog>,
         peer_secret: Option<PeerSecret>,
+        streams: Arc<StreamBook>,
     ) -> Self {
         Edge {
             routes,
@@ -74,6 +79,7 @@ impl Edge {
             decor,
             access_log,
             peer_secret,
+            streams,
         }
     }
 }
@@ -227,6 +233,7 @@ impl ProxyHttp for Edge {
         let lifetime = freshness::settle(session, ctx);
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
         let head = session.req_header().method == http::Method::HEAD;
+        stream_stats::start(ctx, resp.status.as_u16());
         playlist_guard::start(ctx, resp, head)?;
         playlist_tokens::start(session, ctx, resp)
     }
@@ -239,6 +246,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         playlist_guard::body(ctx, body, end_of_stream);
+        stream_stats::body(&self.streams, ctx, body.as_ref(), end_of_stream);
         freshness::classify_fetched_playlist(ctx, body.as_ref(), end_of_stream);
         playlist_tokens::body(ctx, body, end_of_stream);
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
@@ -254,8 +262,11 @@ impl ProxyHttp for Edge {
             ctx.cache.label(),
             ctx.body_bytes,
         );
-        if self.access_log {
-            access_log::write(session, e, ctx, status);
+        stream_stats::finish(&self.streams, session, ctx, status);
+        if let Some(log) = &self.access_log {
+            if log.sampled(status, e.is_some()) {
+                access_log::write(session, e, ctx, status);
+            }
         }
     }
 }

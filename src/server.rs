@@ -14,10 +14,12 @@ use crate::admin::Admin;
 use crate::auth::Revocations;
 use crate::cache::EdgeCache;
 use crate::config::Config;
+use crate::proxy::access_log::AccessLog;
 use crate::proxy::response_headers::ResponseDecor;
 use crate::proxy::Edge;
 use crate::routing::RouteError;
 use crate::routing::RouteTable;
+use crate::streams::StreamBook;
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -57,18 +59,24 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     let routes = Arc::new(RouteTable::new(config, &revocations)?);
     let cache = EdgeCache::new(&config.cache, token_names(config));
     let storage = cache.storage;
+    let streams = Arc::new(StreamBook::new());
     let decor = ResponseDecor {
         edge_id: config.edge.id.clone(),
         allow_origin: config.cors.allow_origin.clone(),
     };
     if !config.routes.is_empty() {
         let peer_secret = config.edge.peer_secret.clone();
+        let access_log = config
+            .log
+            .access_log
+            .then(|| AccessLog::new(config.log.access_log_sample));
         let edge = Edge::new(
             routes.clone(),
             cache,
             decor,
-            config.log.access_log,
+            access_log,
             peer_secret,
+            streams.clone(),
         );
         let mut proxy = pingora::proxy::http_proxy_service_with_name(
             &server.configuration,
@@ -99,6 +107,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         packager,
         revocations,
         revocation_ttl: longest_token_lifetime(config),
+        streams,
     };
 
     let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));

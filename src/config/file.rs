@@ -88,6 +88,8 @@ pub struct CorsFile {
 pub struct LogFile {
     pub level: Option<String>,
     pub access_log: Option<bool>,
+    /// Share of successful requests logged (errors always are).
+    pub access_log_sample: Option<f64>,
     pub format: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,

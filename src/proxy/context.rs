@@ -92,6 +92,8 @@ pub struct RequestCtx {
     pub rewrite: Option<PlaylistRewrite>,
     /// A live playlist body held for the no-regression guard.
     pub held_playlist: Option<HeldPlaylist>,
+    /// A playlist body collected (not held) for the stream statistics.
+    pub stream_body: Option<Vec<u8>>,
 }
 
 impl RequestCtx {
@@ -118,6 +120,7 @@ impl RequestCtx {
             token: None,
             rewrite: None,
             held_playlist: None,
+            stream_body: None,
         }
     }
 
