@@ -9,9 +9,14 @@
 //!
 //! An origin is *overdue* on a stream when its playlist has not advanced for
 //! `stale_after` x target duration, and *stale* when it is overdue while
-//! another origin has served a higher sequence. It also keeps the highest
-//! sequence this edge has served per stream, so that a failover never takes a
-//! player's playlist backwards (the proxy enforces it; this only remembers).
+//! another origin has served a higher sequence. A stale origin stays stale
+//! until it is back within one segment of the others: one that resumes
+//! advancing several segments behind would otherwise take playlists back
+//! and, once the no-regression bound lapses, send players backwards.
+//!
+//! It also keeps the highest sequence this edge has served per stream, so
+//! that a failover never takes a player's playlist backwards (the proxy
+//! enforces it; this only remembers).
 //!
 //! It does not parse playlists (`hls::playlist` does) and does not choose
 //! origins (`selection` and `OriginGroup` do).
@@ -31,6 +36,8 @@ struct Seen {
     sequence: u64,
     advanced_at: Instant,
     observed_at: Instant,
+    /// Found stale at an observation, and not caught up since.
+    latched: bool,
 }
 
 #[derive(Debug)]
@@ -94,15 +101,24 @@ impl ManifestWatch {
                 observed_at: now,
                 ..old
             },
-            _ => Seen {
+            old => Seen {
                 sequence,
                 advanced_at: now,
                 observed_at: now,
+                latched: old.is_some_and(|o| o.latched),
             },
         });
-        (0..self.origins)
+        let stale: Vec<usize> = (0..self.origins)
             .filter(|&i| self.is_stale(i, path, now))
-            .collect()
+            .collect();
+        if let Some(stream) = self.streams.get_mut(path) {
+            for (i, seen) in stream.origins.iter_mut().enumerate() {
+                if let Some(seen) = seen {
+                    seen.latched = stale.contains(&i);
+                }
+            }
+        }
+        stale
     }
 
     /// Not advanced for `stale_after` x target duration (false if never seen).
@@ -111,7 +127,8 @@ impl ManifestWatch {
             .is_some_and(|(s, window)| now.saturating_duration_since(s.advanced_at) > window)
     }
 
-    /// Overdue while another origin has served a higher sequence.
+    /// Overdue while another origin has served a higher sequence; or found
+    /// so before and still more than one segment behind another origin.
     pub fn is_stale(&self, origin: usize, path: &str, now: Instant) -> bool {
         let Some(stream) = self.streams.get(path) else {
             return false;
@@ -119,12 +136,15 @@ impl ManifestWatch {
         let Some((mine, _)) = self.seen(origin, path) else {
             return false;
         };
-        self.is_overdue(origin, path, now)
-            && stream
-                .origins
-                .iter()
-                .flatten()
-                .any(|other| other.sequence > mine.sequence)
+        let highest = stream
+            .origins
+            .iter()
+            .flatten()
+            .map(|other| other.sequence)
+            .max()
+            .unwrap_or(mine.sequence);
+        (self.is_overdue(origin, path, now) && highest > mine.sequence)
+            || (mine.latched && mine.sequence.saturating_add(1) < highest)
     }
 
     /// Whether `origin`'s playlist of `path` was fetched within the last
@@ -277,6 +297,28 @@ mod tests {
         // A catches up: fresh again.
         assert!(w.observe(0, P, 104, TD, t0 + s(8)).is_empty());
         assert!(!w.is_stale(0, P, t0 + s(8)));
+    }
+
+    #[test]
+    fn a_stale_origin_stays_stale_until_it_is_within_one_segment_again() {
+        let t0 = Instant::now();
+        let mut w = ManifestWatch::new(2, 3, 100);
+        w.observe(0, P, 100, TD, t0);
+        w.observe(1, P, 100, TD, t0);
+        // A frozen at 100 for 7 s (over 3 x 2 s) while B reached 104.
+        assert_eq!(w.observe(1, P, 104, TD, t0 + s(7)), vec![0]);
+        assert_eq!(w.observe(0, P, 100, TD, t0 + s(7)), vec![0]);
+        // Advancing again, but four segments behind: still stale.
+        assert_eq!(w.observe(0, P, 101, TD, t0 + s(8)), vec![0]);
+        assert!(!w.is_overdue(0, P, t0 + s(8)));
+        assert!(w.is_stale(0, P, t0 + s(8)));
+        // One segment behind is close enough (the no-regression bound covers it).
+        assert!(w.observe(0, P, 103, TD, t0 + s(9)).is_empty());
+        assert!(!w.is_stale(0, P, t0 + s(9)));
+        // Never found stale: a lagging origin that advances is not stale.
+        let mut fresh = ManifestWatch::new(2, 3, 100);
+        fresh.observe(0, P, 90, TD, t0);
+        assert!(fresh.observe(1, P, 100, TD, t0 + s(1)).is_empty());
     }
 
     #[test]

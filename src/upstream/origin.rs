@@ -243,6 +243,32 @@ impl OriginGroup {
         let (Some(watch), Some(path)) = (watch, path) else {
             return Some(chosen);
         };
+        // An origin passed over because its playlist is behind is asked again
+        // once per window when it would otherwise rank at least as well:
+        // nothing else tells the edge that it caught up, and a primary that
+        // recovered would stay `stale` and unused for as long as the backup
+        // advances. A re-check still behind is sent to no player (the
+        // no-regression guard serves the newer playlist instead).
+        if chosen.admission == Admission::Open {
+            let recheck: Vec<Candidate> = candidates
+                .iter()
+                .map(|c| Candidate {
+                    tried: c.tried
+                        || !c.behind
+                        || c.index == chosen.index
+                        || c.priority > chosen.priority
+                        || c.admission != Admission::Open
+                        || watch.observed_recently(c.index, path, now),
+                    behind: false,
+                    ..*c
+                })
+                .collect();
+            if let Some(behind) = selection::choose(&recheck, spin) {
+                if behind.admission == Admission::Open {
+                    return Some(behind);
+                }
+            }
+        }
         // The chosen origin's playlist has not advanced for a while: ask an
         // origin not heard from lately, to tell a frozen origin from a stream
         // that paused everywhere (one such request per window and stream).

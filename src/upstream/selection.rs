@@ -29,7 +29,7 @@ pub struct Candidate {
     /// This request already tried it.
     pub tried: bool,
     /// Playlist requests: its copy of this playlist is stale (behind another
-    /// origin's and not advancing).
+    /// origin's and not advancing, or not caught up since).
     pub behind: bool,
 }
 

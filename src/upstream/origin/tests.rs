@@ -137,6 +137,49 @@ fn playlists_move_to_the_origin_whose_playlist_advances() {
 }
 
 #[test]
+fn a_stale_primary_is_asked_again_once_per_window_and_taken_back_when_caught_up() {
+    let g = group(&[(9171, 0, 1), (9172, 1, 1)]);
+    let class = SelectFor::Playlist {
+        stream_key: PLAYLIST,
+    };
+    let first = |now| g.select(&[], class, now).map(|(i, _)| i);
+    let t0 = Instant::now();
+    g.observe_playlist(0, PLAYLIST, 100, TD, t0);
+    g.observe_playlist(1, PLAYLIST, 100, TD, t0);
+    // A frozen at 100 (last asked at 7 s), B advancing: A is stale.
+    g.observe_playlist(0, PLAYLIST, 100, TD, t0 + s(7));
+    g.observe_playlist(1, PLAYLIST, 104, TD, t0 + s(7));
+    assert_eq!(g.state(0, t0 + s(7)), Some(HealthState::Stale));
+    // B serves while A was heard from within the window (3 x 2 s)...
+    for k in 8..=13 {
+        assert_eq!(first(t0 + s(k)), Some(1), "at {k} s");
+        g.observe_playlist(1, PLAYLIST, 100 + k, TD, t0 + s(k));
+    }
+    // ...then A gets one request to tell whether it is still frozen.
+    assert_eq!(first(t0 + s(14)), Some(0));
+    g.observe_playlist(0, PLAYLIST, 100, TD, t0 + s(14));
+    assert_eq!(
+        first(t0 + s(15)),
+        Some(1),
+        "still frozen: one re-check only"
+    );
+    assert_eq!(g.state(0, t0 + s(15)), Some(HealthState::Stale));
+    g.observe_playlist(1, PLAYLIST, 115, TD, t0 + s(15));
+    // At the next re-check A has caught up: it is the primary again.
+    assert_eq!(first(t0 + s(21)), Some(0));
+    g.observe_playlist(0, PLAYLIST, 121, TD, t0 + s(21));
+    assert_eq!(g.state(0, t0 + s(21)), Some(HealthState::Healthy));
+    assert_eq!(first(t0 + s(22)), Some(0));
+    // A lower-priority origin that falls behind is not re-checked: it would
+    // not be chosen anyway.
+    g.observe_playlist(0, PLAYLIST, 130, TD, t0 + s(30));
+    for k in 31..=40 {
+        assert_eq!(first(t0 + s(k)), Some(0));
+        g.observe_playlist(0, PLAYLIST, 100 + k, TD, t0 + s(k));
+    }
+}
+
+#[test]
 fn a_stream_paused_everywhere_goes_back_to_priority_order() {
     let g = group(&[(9151, 0, 1), (9152, 1, 1)]);
     let class = SelectFor::Playlist {
