@@ -145,6 +145,8 @@ pub struct OriginHealth {
     last_trouble: Option<Instant>,
     ejection: Option<Ejection>,
     stale_until: Option<Instant>,
+    /// The latest failure (or slow answer) and when it happened.
+    last_error: Option<(Outcome, Instant)>,
 }
 
 impl OriginHealth {
@@ -188,6 +190,9 @@ impl OriginHealth {
 
     /// Records a request's or probe's outcome; returns the state after it.
     pub fn record(&mut self, outcome: Outcome, now: Instant, cfg: &HealthConfig) -> HealthState {
+        if outcome != Outcome::Ok {
+            self.last_error = Some((outcome, now));
+        }
         if outcome.is_failure() {
             self.fail(now, cfg);
         } else {
@@ -234,6 +239,11 @@ impl OriginHealth {
 
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive_failures
+    }
+
+    /// The latest failure or slow answer, and when.
+    pub fn last_error(&self) -> Option<(Outcome, Instant)> {
+        self.last_error
     }
 }
 

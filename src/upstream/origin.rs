@@ -119,6 +119,11 @@ pub struct OriginStatus {
     pub weight: u32,
     pub state: &'static str,
     pub consecutive_failures: u32,
+    /// The latest failure or slow answer (`connect-error`, `timeout`, `5xx`,
+    /// `truncated`, `slow`, ...), if any.
+    pub last_error: Option<&'static str>,
+    /// Seconds since that happened.
+    pub last_error_seconds_ago: Option<u64>,
 }
 
 /// The origins of one group and what the edge knows of them.
@@ -421,6 +426,10 @@ impl OriginGroup {
                     weight: o.weight,
                     state: h.state(now, &self.health_config).label(),
                     consecutive_failures: h.consecutive_failures(),
+                    last_error: h.last_error().map(|(o, _)| o.label()),
+                    last_error_seconds_ago: h
+                        .last_error()
+                        .map(|(_, at)| now.saturating_duration_since(at).as_secs()),
                 }
             })
             .collect()
