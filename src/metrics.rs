@@ -263,7 +263,8 @@ pub fn mirror(counter: &IntCounterVec, label: &str, total: u64) {
     c.inc_by(total.saturating_sub(c.get()));
 }
 
-/// Registers every metric so that the exposition lists them from the start.
+/// Registers every metric at start-up: unlabelled ones are listed from the
+/// first scrape, labelled families once they have a first sample.
 pub fn register_all() {
     Lazy::force(&REQUESTS);
     Lazy::force(&BYTES_SENT);

@@ -255,6 +255,7 @@ impl ProxyHttp for Edge {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        freshness::settle_failed(session, ctx);
         metrics::record_request(
             ctx.route_name(),
             ctx.class.label(),

@@ -76,7 +76,15 @@ pub struct StreamView {
 /// See the module docs.
 #[derive(Debug, Default)]
 pub struct StreamBook {
-    streams: Mutex<HashMap<String, Stream>>,
+    streams: Mutex<Book>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    streams: HashMap<String, Stream>,
+    /// Streams pushed out for room since the last snapshot (their metric
+    /// labels must go too).
+    evicted: Vec<String>,
 }
 
 impl StreamBook {
@@ -89,8 +97,8 @@ impl StreamBook {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         viewer.hash(&mut hasher);
         let key = hasher.finish();
-        let mut streams = self.streams.lock();
-        let s = entry(&mut streams, stream, now);
+        let mut book = self.streams.lock();
+        let s = book.entry(stream, now);
         if s.viewers.len() >= MAX_VIEWERS && !s.viewers.contains_key(&key) {
             s.viewers
                 .retain(|_, at| now.saturating_duration_since(*at) <= VIEWER_WINDOW);
@@ -112,8 +120,8 @@ impl StreamBook {
         from_origin: bool,
         now: Instant,
     ) {
-        let mut streams = self.streams.lock();
-        let s = entry(&mut streams, stream, now);
+        let mut book = self.streams.lock();
+        let s = book.entry(stream, now);
         if !s.renditions.contains_key(rendition) && s.renditions.len() >= MAX_RENDITIONS {
             return;
         }
@@ -146,8 +154,10 @@ impl StreamBook {
     /// Every stream, idle ones dropped first (their names are returned too, so
     /// that their metric labels can go).
     pub fn snapshot(&self, now: Instant) -> (Vec<StreamView>, Vec<String>) {
-        let mut streams = self.streams.lock();
-        let gone: Vec<String> = streams
+        let mut book = self.streams.lock();
+        let mut gone = std::mem::take(&mut book.evicted);
+        let streams = &mut book.streams;
+        let idle: Vec<String> = streams
             .iter()
             .filter(|(_, s)| {
                 s.last_seen
@@ -155,9 +165,10 @@ impl StreamBook {
             })
             .map(|(name, _)| name.clone())
             .collect();
-        for name in &gone {
+        for name in &idle {
             streams.remove(name);
         }
+        gone.extend(idle);
         let mut views: Vec<StreamView> = streams
             .iter_mut()
             .map(|(name, s)| view(name, s, now))
@@ -171,19 +182,27 @@ impl StreamBook {
 /// lag (real lags are a few segments).
 const MAX_LAG_JUMP: u64 = 1_000;
 
-fn entry<'a>(streams: &'a mut HashMap<String, Stream>, name: &str, now: Instant) -> &'a mut Stream {
-    if !streams.contains_key(name) && streams.len() >= MAX_STREAMS {
-        let oldest = streams
-            .iter()
-            .min_by_key(|(_, s)| s.last_seen)
-            .map(|(k, _)| k.clone());
-        if let Some(oldest) = oldest {
-            streams.remove(&oldest);
+impl Book {
+    /// The stream `name`, entered (pushing out the least recently seen one
+    /// when full) and marked as seen.
+    fn entry(&mut self, name: &str, now: Instant) -> &mut Stream {
+        if !self.streams.contains_key(name) && self.streams.len() >= MAX_STREAMS {
+            let oldest = self
+                .streams
+                .iter()
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.streams.remove(&oldest);
+                if self.evicted.len() < MAX_STREAMS {
+                    self.evicted.push(oldest);
+                }
+            }
         }
+        let s = self.streams.entry(name.to_string()).or_default();
+        s.last_seen = Some(now);
+        s
     }
-    let s = streams.entry(name.to_string()).or_default();
-    s.last_seen = Some(now);
-    s
 }
 
 fn view(name: &str, s: &mut Stream, now: Instant) -> StreamView {
@@ -297,9 +316,11 @@ mod tests {
         for i in 0..(MAX_STREAMS + 10) {
             book.saw_viewer(&format!("s{i}"), "v", t0 + Duration::from_millis(i as u64));
         }
-        let (v, _) = book.snapshot(t0);
+        let (v, gone) = book.snapshot(t0);
         assert_eq!(v.len(), MAX_STREAMS);
         assert!(!v.iter().any(|s| s.name == "s0"));
+        assert_eq!(gone.len(), 10, "evicted streams are reported once");
+        assert!(book.snapshot(t0).1.is_empty());
         for i in 0..(MAX_RENDITIONS + 5) {
             book.saw_playlist("s5", &format!("/r{i}"), 1, TD, true, t0);
         }

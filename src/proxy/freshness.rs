@@ -61,6 +61,19 @@ pub fn settle(session: &Session, ctx: &mut RequestCtx) -> Option<Duration> {
     lifetime
 }
 
+/// A request answered by an error the edge wrote itself (every origin
+/// failed) never reached `settle`: a cache-enabled one was a miss, and counts
+/// as one in the hit ratio.
+pub fn settle_failed(session: &Session, ctx: &mut RequestCtx) {
+    let never_enabled = matches!(
+        session.cache.phase(),
+        CachePhase::Disabled(pingora::cache::NoCacheReason::NeverEnabled) | CachePhase::Uninit
+    );
+    if ctx.cache == CacheResult::Bypass && !never_enabled {
+        ctx.cache = CacheResult::Miss;
+    }
+}
+
 /// Playlists fetched from the origin are classified by their body as it
 /// streams to the player, so that metrics and the access log name the real
 /// class (live, VOD, multivariant) of a miss too. Bodies over 1 MiB are left
