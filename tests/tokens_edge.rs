@@ -186,6 +186,82 @@ async fn playlists_hand_out_session_tokens_and_segments_stay_shared() {
     }
 }
 
+/// The `exp=` of a token carried in a playlist URI.
+fn exp_of(uri: &str) -> u64 {
+    let decoded = percent_decode(uri);
+    let start = decoded.find("exp=").expect("a token in the URI") + 4;
+    decoded[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|d| d.parse().ok())
+        .expect("exp is a number")
+}
+
+/// A session token handed out for segments is never a way to a new, longer
+/// session: used in place of an entry token on the master playlist, it is
+/// carried over with its own expiry, and tokens minted from it stay in the
+/// session domain (they do not verify as entry tokens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_token_never_renews_itself() {
+    let origin = live_origin();
+    let edge = token_edge(origin.addr()).await;
+    let master = edge
+        .get(&format!(
+            "/hls/a/master.m3u8?hdnts={}",
+            entry("/hls/a/*", 60, "viewer-5")
+        ))
+        .await;
+    let variant = uris_in(&master.text()).remove(0);
+    let session_exp = exp_of(&variant);
+    let playlist = edge.get(&format!("/hls/a/{variant}")).await;
+    let segment = uris_in(&playlist.text()).remove(0);
+    assert_eq!(exp_of(&segment), session_exp, "carried over as it is");
+
+    // wait for the clock to move so that a renewal would show
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let token = segment.split_once("hdntl=").expect("session token").1;
+    let replay = edge.get(&format!("/hls/a/master.m3u8?hdnts={token}")).await;
+    assert_eq!(replay.status, 200, "{:?}", replay.header("x-token-error"));
+    for uri in uris_in(&replay.text()) {
+        assert_eq!(exp_of(&uri), session_exp, "no new lifetime: {uri}");
+    }
+
+    // the segment's token does not verify as an entry token
+    let key = TokenKey::from_hex(KEY).expect("hex key");
+    let verifier =
+        hls_edge::auth::Verifier::new(TokenConfig::default(), vec![key]).expect("verifier");
+    let text = percent_decode(token);
+    let request = hls_edge::auth::Request {
+        path: "/hls/a/master.m3u8",
+        client_ip: None,
+        now: now(),
+    };
+    assert!(verifier
+        .verify_as(hls_edge::auth::TokenKind::Entry, &text, &request)
+        .is_err());
+    assert!(verifier
+        .verify_as(hls_edge::auth::TokenKind::Session, &text, &request)
+        .is_ok());
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_outlives_its_entry_token_until_revoked() {
     let origin = live_origin();

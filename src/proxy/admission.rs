@@ -48,6 +48,10 @@ pub async fn admit(
         metrics::REFUSED.with_label_values(&[reason]).inc();
         return refuse(session, ctx, status, "X-Edge-Refused", reason).await;
     }
+    // the class is known before the token check, so that refusals are
+    // counted under it (a path token does not change the extension)
+    let uri = &session.req_header().uri;
+    ctx.class = ObjectClass::from_request(uri.path(), uri.query());
     if let Some(secret) = peer_secret {
         if let Err(reason) = check_peer(session, ctx, secret) {
             metrics::REFUSED.with_label_values(&["peer-auth"]).inc();

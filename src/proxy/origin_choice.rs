@@ -9,6 +9,8 @@
 //! - Connect errors, timeouts, 5xx and, for segments, a 404 are retried on
 //!   the next origin while nothing has been sent to the player; GET and HEAD
 //!   only (the edge refuses other methods). Each origin at most once.
+//! - A body cut short after the player got the header cannot be retried for
+//!   that request; the player's retry of the object starts at another origin.
 //! - Every outcome is reported to the group's health and counted.
 
 use std::time::Instant;
@@ -32,6 +34,19 @@ pub fn next_peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
             ctx.hop = Some(Hop::Sibling);
             ctx.origin = Some(owner.clone());
             return Ok(owner.peer());
+        }
+    }
+    if ctx.tried.is_empty() && ctx.class.is_media() {
+        // the player is retrying an object an origin cut short: start
+        // elsewhere (that origin stays last, as an untried fallback)
+        if let Some(cut) = group.cut_short(&ctx.shard_key) {
+            let others = group.select(&[cut], select_for(ctx), Instant::now());
+            if let Some((index, origin)) = others {
+                ctx.tried.push(index);
+                ctx.hop = Some(Hop::Origin(index));
+                ctx.origin = Some(origin.clone());
+                return Ok(origin.peer());
+            }
         }
     }
     let chosen = group.select(&ctx.tried, select_for(ctx), Instant::now());
@@ -87,6 +102,11 @@ pub fn proxy_failed(ctx: &mut RequestCtx, e: &Error, response_written: bool) -> 
         _ => Outcome::Truncated,
     };
     let retry = failed(ctx, outcome, "proxy-error");
+    if response_written && ctx.class.is_media() {
+        if let (Some(route), Some(Hop::Origin(i))) = (&ctx.route, ctx.hop) {
+            route.group.note_cut_short(&ctx.shard_key, i);
+        }
+    }
     retry && !response_written
 }
 

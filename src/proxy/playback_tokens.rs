@@ -13,9 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pingora::proxy::Session;
 
 use crate::auth::placement::{from_cookie, from_path, from_query, query_value};
-use crate::auth::{
-    mint_acl_token, stream_acl, SessionSpec, TokenError, TokenFields, TokenValue, Verified,
-};
+use crate::auth::{stream_acl, SessionSpec, TokenError, TokenValue, Verified};
 use crate::config::TokenSettings;
 use crate::routing::RouteTokens;
 
@@ -118,39 +116,21 @@ pub fn session_token(
     now: u64,
 ) -> Option<String> {
     let settings = &tokens.settings;
-    let minted = match admitted.kind {
-        TokenKind::Entry => {
-            let acl = stream_acl(session.req_header().uri.path());
-            let client_ip = if settings.bind_ip {
-                client_ip(session)
-            } else {
-                None
-            };
-            let spec = SessionSpec {
-                acl: &acl,
-                ttl: settings.session_ttl.as_secs(),
-                client_ip,
-                now,
-            };
-            tokens.verifier.mint_session(&admitted.verified, &spec)
-        }
-        TokenKind::Session => {
-            let t = &admitted.verified.token;
-            let fields = TokenFields {
-                start: None,
-                exp: t.exp,
-                acl: t.acl.clone().unwrap_or_default(),
-                id: t.id.clone(),
-                data: t.data.clone(),
-                ip: t.ip.clone(),
-            };
-            mint_acl_token(
-                tokens.verifier.signing_key(),
-                tokens.verifier.config(),
-                fields,
-            )
-        }
+    // an entry token gets a new session; a session token is carried over as
+    // it is (same expiry, acl and id), signed again in the session domain
+    let acl = stream_acl(session.req_header().uri.path());
+    let client_ip = if settings.bind_ip {
+        client_ip(session)
+    } else {
+        None
     };
+    let spec = SessionSpec {
+        acl: &acl,
+        ttl: settings.session_ttl.as_secs(),
+        client_ip,
+        now,
+    };
+    let minted = tokens.verifier.mint_session(&admitted.verified, &spec);
     match minted {
         Ok(token) => Some(format!("{}={}", settings.session_name, query_value(&token))),
         Err(e) => {

@@ -10,6 +10,7 @@ use pingora::proxy::Session;
 
 use super::context::{CacheResult, RequestCtx};
 use crate::hls::playlist::Playlist;
+use crate::hls::ObjectClass;
 use crate::streams::{stream_of, StreamBook};
 
 /// Playlists larger than this are not looked at.
@@ -17,7 +18,10 @@ const MAX_PLAYLIST: usize = 1 << 20;
 
 /// Decides, once the response status is known, whether the body is watched.
 pub fn start(ctx: &mut RequestCtx, status: u16) {
-    if status == 200 && ctx.class.is_playlist() && stream(ctx).is_some() {
+    // hits of VOD and multivariant playlists are known by their stored class
+    // and never parsed; live ones and unclassified fetches are
+    let may_be_live = matches!(ctx.class, ObjectClass::Playlist | ObjectClass::LivePlaylist);
+    if status == 200 && may_be_live && stream(ctx).is_some() {
         ctx.stream_body = Some(Vec::new());
     }
 }

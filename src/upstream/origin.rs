@@ -140,6 +140,10 @@ pub struct OriginGroup {
     siblings: Option<Siblings>,
     /// Advanced on every choice; drives the weighted share (see `selection`).
     spin: AtomicU64,
+    /// Objects whose body an origin cut short after the player got the
+    /// header (that request cannot be retried): the player's retry of the
+    /// same object goes to another origin first. Key -> origin index.
+    cut_short: moka::sync::Cache<String, usize>,
     /// Indices by (priority, index), for `pick`.
     by_priority: Vec<usize>,
 }
@@ -172,6 +176,10 @@ impl OriginGroup {
             )),
             siblings,
             spin: AtomicU64::new(0),
+            cut_short: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(cfg.health.cooldown)
+                .build(),
             by_priority,
         })
     }
@@ -295,6 +303,19 @@ impl OriginGroup {
             }
         }
         Some(chosen)
+    }
+
+    /// Remembers that origin `index` cut the body of `key` short after the
+    /// player had the header.
+    pub fn note_cut_short(&self, key: &str, index: usize) {
+        if self.origins.len() > 1 {
+            self.cut_short.insert(key.to_string(), index);
+        }
+    }
+
+    /// The origin that recently cut `key` short, to be tried last for it.
+    pub fn cut_short(&self, key: &str) -> Option<usize> {
+        self.cut_short.get(key)
     }
 
     /// Records how a request to (or a probe of) origin `index` ended.
