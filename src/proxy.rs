@@ -94,7 +94,7 @@ impl ProxyHttp for Edge {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let peer_secret = self.peer_secret.as_ref();
-        admission::admit(session, ctx, &self.routes, &self.decor.edge_id, peer_secret).await
+        admission::admit(session, ctx, &self.routes, &self.decor, peer_secret).await
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {

@@ -262,6 +262,56 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A browser player reads why it was refused (CORS), may preflight, and its
+/// protected segments are never offered to shared caches in front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn browsers_read_refusals_and_protected_objects_stay_private() {
+    let origin = live_origin();
+    let edge = token_edge(origin.addr()).await;
+    let refused = edge.get("/hls/a/master.m3u8").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("access-control-allow-origin"), Some("*"));
+    let exposed = refused
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("x-token-error"), "{exposed}");
+
+    let preflight = http_request(
+        edge.addr(),
+        "OPTIONS",
+        "/hls/a/low/seg_1.ts",
+        &[
+            ("Origin", "https://player.example"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "range"),
+        ],
+        b"",
+    )
+    .await
+    .expect("edge answers");
+    assert_eq!(preflight.status, 204);
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .contains("Range"));
+    assert_eq!(origin.total(), 0, "neither reached the origin");
+
+    let master = edge
+        .get(&format!(
+            "/hls/a/master.m3u8?hdnts={}",
+            entry("/hls/a/*", 60, "viewer-7")
+        ))
+        .await;
+    let variant = uris_in(&master.text()).remove(0);
+    let playlist = edge.get(&format!("/hls/a/{variant}")).await;
+    let segment = uris_in(&playlist.text()).remove(0);
+    let seg = edge.get(&format!("/hls/a/low/{segment}")).await;
+    assert_eq!(seg.status, 200);
+    let cc = seg.header("cache-control").unwrap_or_default();
+    assert!(cc.starts_with("private"), "{cc}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_outlives_its_entry_token_until_revoked() {
     let origin = live_origin();

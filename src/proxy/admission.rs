@@ -17,6 +17,7 @@ use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
 use super::playback_tokens::{self, unix_now};
+use super::response_headers::ResponseDecor;
 use crate::auth::peer::{PEER_HEADER, SIBLING_HEADER};
 use crate::auth::{PeerSecret, TokenError};
 use crate::hls::ObjectClass;
@@ -28,10 +29,14 @@ pub async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
     routes: &RouteTable,
-    edge_id: &str,
+    decor: &ResponseDecor,
     peer_secret: Option<&PeerSecret>,
 ) -> Result<bool> {
+    let edge_id = decor.edge_id.as_str();
     let req = session.req_header();
+    if req.method == Method::OPTIONS && decor.allow_origin.is_some() {
+        return preflight(session, ctx, decor).await;
+    }
     let refusal = if req.method != Method::GET && req.method != Method::HEAD {
         Some((405, "method"))
     } else if carries_edge_id(req.headers.get_all("cdn-loop"), edge_id) {
@@ -46,7 +51,7 @@ pub async fn admit(
     };
     if let Some((status, reason)) = refusal {
         metrics::REFUSED.with_label_values(&[reason]).inc();
-        return refuse(session, ctx, status, "X-Edge-Refused", reason).await;
+        return refuse(session, ctx, decor, status, "X-Edge-Refused", reason).await;
     }
     // the class is known before the token check, so that refusals are
     // counted under it (a path token does not change the extension)
@@ -56,7 +61,7 @@ pub async fn admit(
         if let Err(reason) = check_peer(session, ctx, secret) {
             metrics::REFUSED.with_label_values(&["peer-auth"]).inc();
             tracing::warn!(reason = %reason, path = %session.req_header().uri.path(), "peer signature refused");
-            return refuse(session, ctx, 403, "X-Edge-Refused", "peer-auth").await;
+            return refuse(session, ctx, decor, 403, "X-Edge-Refused", "peer-auth").await;
         }
     }
     ctx.from_sibling = session.req_header().headers.contains_key(SIBLING_HEADER)
@@ -71,7 +76,7 @@ pub async fn admit(
                     .with_label_values(&[e.reason()])
                     .inc();
                 tracing::info!(status, reason = e.reason(), error = %e, path = %session.req_header().uri.path(), "token refused");
-                return refuse(session, ctx, status, "X-Token-Error", e.reason()).await;
+                return refuse(session, ctx, decor, status, "X-Token-Error", e.reason()).await;
             }
         }
     }
@@ -98,6 +103,7 @@ pub async fn admit(
 async fn refuse(
     session: &mut Session,
     ctx: &mut RequestCtx,
+    decor: &ResponseDecor,
     status: u16,
     header: &'static str,
     reason: &'static str,
@@ -111,6 +117,32 @@ async fn refuse(
     if status == 405 {
         resp.insert_header(http::header::ALLOW, "GET, HEAD")?;
     }
+    // a browser player may read why it was refused
+    decor.cors(&mut resp)?;
+    session.write_response_header(Box::new(resp), true).await?;
+    Ok(true)
+}
+
+/// A CORS preflight (`OPTIONS`): what a browser player may send. Players
+/// rarely need one (plain GETs are "simple"), but a `Range` header makes one.
+async fn preflight(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    decor: &ResponseDecor,
+) -> Result<bool> {
+    ctx.cache = CacheResult::Refused;
+    let mut resp = ResponseHeader::build(204, Some(6))?;
+    decor.cors(&mut resp)?;
+    resp.insert_header(
+        http::header::ACCESS_CONTROL_ALLOW_METHODS,
+        "GET, HEAD, OPTIONS",
+    )?;
+    resp.insert_header(
+        http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+        "Range, If-Range, If-None-Match, If-Modified-Since",
+    )?;
+    resp.insert_header(http::header::ACCESS_CONTROL_MAX_AGE, "86400")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
     session.write_response_header(Box::new(resp), true).await?;
     Ok(true)
 }

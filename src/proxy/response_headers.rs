@@ -40,14 +40,30 @@ impl ResponseDecor {
         resp.insert_header("Cache-Status", value)?;
         if let Some(cc) = policy.downstream_cache_control(ctx.class, resp.status.as_u16(), lifetime)
         {
-            resp.insert_header(http::header::CACHE_CONTROL, cc)?;
+            // on a token route only the player's own cache may keep a copy:
+            // a shared cache in front would serve it without a token (another
+            // edge of the deployment, which checks tokens itself, may)
+            let protected =
+                ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) && !ctx.from_peer;
+            match cc.strip_prefix("public") {
+                Some(rest) if protected => {
+                    resp.insert_header(http::header::CACHE_CONTROL, format!("private{rest}"))?
+                }
+                _ => resp.insert_header(http::header::CACHE_CONTROL, cc)?,
+            }
         }
+        self.cors(resp)
+    }
+
+    /// CORS headers, when enabled: any response a browser player reads.
+    pub fn cors(&self, resp: &mut ResponseHeader) -> Result<()> {
         if let Some(origin) = &self.allow_origin {
             resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str())?;
-            // hls.js reads Age for LL-HLS tune-in; browsers hide it unless exposed.
+            // hls.js reads Age for LL-HLS tune-in; browsers hide it unless
+            // exposed, as they hide why a token was refused.
             resp.insert_header(
                 http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                "Age, Cache-Status, Content-Length",
+                "Age, Cache-Status, Content-Length, X-Token-Error",
             )?;
         }
         Ok(())
