@@ -1,11 +1,32 @@
 //! Reading samples out of a Prometheus text exposition (`GET /metrics`).
 
+use std::collections::BTreeMap;
+
 /// One sample line: `name{label="value",...} value`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
     pub labels: Vec<(String, String)>,
     pub value: f64,
+}
+
+impl Sample {
+    /// `name{k="v",...}` with labels sorted: the series identity.
+    pub fn key(&self) -> String {
+        let labels: BTreeMap<&str, &str> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        format!("{}{labels:?}", self.name)
+    }
+
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Every sample in `text`; comment and malformed lines are skipped.
@@ -27,6 +48,16 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         .map(|s| s.value)
         .collect();
     (!matching.is_empty()).then(|| matching.iter().sum())
+}
+
+/// A sample's value; 0 when absent (a counter never incremented is not listed).
+pub fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metric_value(text, name, labels).unwrap_or(0.0)
+}
+
+/// How far the sample moved from `before` to `after` (absent counts as 0).
+pub fn delta(before: &str, after: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    value(after, name, labels) - value(before, name, labels)
 }
 
 fn parse_sample(line: &str) -> Option<Sample> {

@@ -8,7 +8,13 @@
 //!   reports a cut body as `complete == false`, never as a short success.
 //! - `TestEdge` / `EdgeConfig` (edge.rs, edge_config.rs): the real binary as a
 //!   child on free ports, ready once `/healthz` answers 200.
-//! - `cache_status` (RFC 9211) and `metric_value` (Prometheus text) readers.
+//! - `cache_status` (RFC 9211) and `metric_value` (Prometheus text) readers;
+//!   `parse_exposition` (exposition.rs), a strict reader of the whole format.
+//! - `status_json` / `scrape_after` (admin.rs): `/status` and `/metrics` as a
+//!   dashboard reads them; `Deadline` (deadline.rs): a bounded poll.
+//! - `entry_token` (tokens.rs): tokens minted under the kit's test key;
+//!   `origin_group`: one route in front of a group of counting origins.
+//!   Their generic names (`KEY`, `SEGMENT`, `pair`...) are imported by path.
 //!
 //! Nothing here touches process-wide state: every server, port and temp dir
 //! belongs to the test that made it, so tests run in parallel.
@@ -18,26 +24,34 @@
 // Each test file uses part of the kit.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
 pub mod cache_status;
 pub mod client;
+pub mod deadline;
 pub mod edge;
 pub mod edge_check;
 pub mod edge_config;
+pub mod exposition;
 pub mod metrics;
 pub mod net;
 pub mod origin;
+pub mod origin_group;
 pub mod playlist;
 pub mod reply;
+pub mod tokens;
 mod wire;
 
+pub use admin::{scrape_after, status_json, stream_in};
 pub use cache_status::{cache_status, cache_status_of, parse_cache_status, CacheStatusEntry};
 pub use client::{
     concurrent_gets, concurrent_gets_with, http_get, http_head, http_request, Client, ClientError,
     Framing, Response, DEFAULT_TIMEOUT,
 };
+pub use deadline::Deadline;
 pub use edge::{EdgeStartError, TempDir, TestEdge, EDGE_BIN};
 pub use edge_check::{run_edge_check, run_edge_with_config};
 pub use edge_config::{origin_url, EdgeConfig, RouteConfig};
+pub use exposition::{parse_exposition, Family};
 pub use metrics::{metric_value, samples, Sample};
 pub use net::{free_addr, free_port, is_addr_in_use, retry_on_port_collision};
 pub use origin::{CountingOrigin, RecordedRequest};
@@ -46,3 +60,4 @@ pub use playlist::{
     LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
 };
 pub use reply::{Reply, ReplyFraming};
+pub use tokens::{entry_token, two_routes, with_bad_hmac};

@@ -1,0 +1,48 @@
+//! Reading a test edge's admin endpoints as a dashboard would: `/status` as
+//! JSON and its per-stream entries, and `/metrics` once a number of requests
+//! has been counted.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::metrics::delta;
+use super::{Deadline, TestEdge};
+
+/// Scrapes `/metrics` until the `hls_edge_requests_total` family has grown by
+/// `requests` since `before` (the count is written once the response is
+/// sent, so a scrape right after the last response could miss it).
+pub async fn scrape_after(edge: &TestEdge, before: &str, requests: f64) -> String {
+    let deadline = Deadline::new(
+        format!("hls_edge_requests_total growing by {requests}"),
+        Duration::from_secs(10),
+    );
+    loop {
+        let text = edge.metrics().await;
+        if delta(before, &text, "hls_edge_requests_total", &[]) >= requests {
+            return text;
+        }
+        deadline
+            .tick(Duration::from_millis(20), || text.clone())
+            .await;
+    }
+}
+
+/// `GET /status`, which must answer 200 with a JSON document.
+pub async fn status_json(edge: &TestEdge) -> Value {
+    let response = edge.admin_get("/status").await;
+    assert_eq!(response.status, 200, "/status: {}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("/status is not JSON ({e}): {}", response.text()))
+}
+
+/// The entry of `streams` named `name` in a `/status` document.
+pub fn stream_in(status: &Value, name: &str) -> Option<Value> {
+    status["streams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("/status has no streams array: {status}"))
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+}
