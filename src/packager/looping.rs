@@ -4,7 +4,8 @@
 //! Each looped rendition's TS file is read and segmented once; its segments
 //! are then published forever, each when it would have been complete in real
 //! time. From one loop to the next, timestamps are shifted by the loop's
-//! length (`ts::TimestampShifter`) so PTS keeps increasing, the media sequence
+//! length (`ts::TimestampShifter`, with continuity counters carried on by
+//! `ts::ContinuityStep`) so PTS keeps increasing, the media sequence
 //! continues, and the first segment of each new loop carries a DISCONTINUITY
 //! (RFC 8216 §4.3.2.3: the encoding parameters may differ at the seam).
 //!
@@ -26,7 +27,7 @@ use crate::config::packager::StreamConfig;
 use crate::packager::segmenter::{Segment, Segmenter, SegmenterConfig};
 use crate::packager::service::Packager;
 use crate::packager::store::{InputHandle, NewSegment, RenditionInfo, Store};
-use crate::packager::ts::{DemuxEvent, TimestampShifter, TsReader};
+use crate::packager::ts::{ContinuityStep, DemuxEvent, TimestampShifter, TsReader};
 
 /// How often ended generations past their retention are looked for.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
@@ -85,6 +86,9 @@ pub struct LoopFile {
     pub period: Duration,
     /// TS errors found while reading the file.
     pub errors: u64,
+    /// How each PID's continuity counter moves per loop, so that a loop
+    /// follows the previous one without a counter jump.
+    pub continuity: ContinuityStep,
 }
 
 impl LoopFile {
@@ -110,7 +114,9 @@ impl LoopFile {
         let by_segments: Duration = segments.iter().map(|s| s.duration).sum();
         let by_timestamps =
             Duration::from_nanos(timestamp_span_90k(&data).saturating_mul(1_000_000_000 / 90_000));
+        let continuity = ContinuityStep::measure(segments.iter().map(|s| s.data.as_ref()));
         Ok(LoopFile {
+            continuity,
             period: by_segments.max(by_timestamps),
             info: RenditionInfo::from(&segmenter.media_info()),
             errors: stats.continuity_errors + stats.resyncs,
@@ -234,7 +240,7 @@ async fn play(packager: Packager, input: InputHandle, file: LoopFile, epoch: Epo
                 data: if cycle == 0 {
                     s.data.clone()
                 } else {
-                    shifted(&s.data, &shifter)
+                    shifted(&s.data, &shifter, &file.continuity, cycle)
                 },
                 duration: s.duration,
                 program_date_time: epoch.wall + begins,
@@ -246,9 +252,17 @@ async fn play(packager: Packager, input: InputHandle, file: LoopFile, epoch: Epo
     }
 }
 
-fn shifted(data: &Bytes, shifter: &TimestampShifter) -> Bytes {
+/// A segment of loop `cycle`: timestamps moved on by whole periods, and
+/// continuity counters following the previous loop's.
+fn shifted(
+    data: &Bytes,
+    shifter: &TimestampShifter,
+    continuity: &ContinuityStep,
+    cycle: u64,
+) -> Bytes {
     let mut copy = data.to_vec();
     shifter.shift_packets(&mut copy);
+    continuity.apply(&mut copy, cycle);
     Bytes::from(copy)
 }
 

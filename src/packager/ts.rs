@@ -9,6 +9,7 @@
 //! `shift` (rewriting timestamps in place for looping sources). Cutting segments belongs to `segmenter`; reading codec
 //! parameters to `codec`.
 
+mod continuity;
 mod demux;
 mod packet;
 mod pes;
@@ -22,6 +23,7 @@ mod timestamp;
 #[cfg(test)]
 pub(crate) mod builder;
 
+pub use continuity::ContinuityStep;
 pub use demux::DemuxEvent;
 pub use packet::{AdaptationField, Packet, Pcr, Pid, PACKET_SIZE, SYNC_BYTE};
 pub use pes::Pes;
