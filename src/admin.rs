@@ -155,6 +155,7 @@ impl Admin {
     }
 
     fn refresh_gauges(&self) {
+        metrics::refresh_hit_ratios();
         self.stream_views();
         let now = std::time::Instant::now();
         for group in self.routes.groups() {

@@ -293,7 +293,8 @@ pub fn register_all() {
     Lazy::force(&PACKAGER_REFUSED);
 }
 
-/// Counts one finished request and updates the class's hit ratio.
+/// Counts one finished request (the hit ratios follow at the next read:
+/// `refresh_hit_ratios`).
 pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_bytes: usize) {
     let status_class = match status {
         100..=199 => "1xx",
@@ -309,25 +310,43 @@ pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_b
     BYTES_SENT
         .with_label_values(&[class, cache])
         .inc_by(body_bytes as f64);
-    if !LOOKUP_RESULTS.contains(&cache) {
-        return;
+    if LOOKUP_RESULTS.contains(&cache) {
+        LOOKUPS.with_label_values(&[class, cache]).inc();
     }
-    LOOKUPS.with_label_values(&[class, cache]).inc();
-    let count = |result: &str| LOOKUPS.with_label_values(&[class, result]).get();
-    let served = count("hit") + count("coalesced");
-    let total: u64 = LOOKUP_RESULTS.iter().map(|r| count(r)).sum();
-    if total > 0 {
-        HIT_RATIO
-            .with_label_values(&[class])
-            .set(served as f64 / total as f64);
+}
+
+/// Recomputes the hit ratio gauges (requests and bytes, per class) from the
+/// counters; called when metrics are read, so requests only count.
+pub fn refresh_hit_ratios() {
+    use prometheus::core::Collector;
+    let mut classes = std::collections::BTreeSet::new();
+    for family in LOOKUPS.collect() {
+        for metric in family.get_metric() {
+            for label in metric.get_label() {
+                if label.name() == "class" {
+                    classes.insert(label.value().to_string());
+                }
+            }
+        }
     }
-    let bytes = |result: &str| BYTES_SENT.with_label_values(&[class, result]).get();
-    let served_bytes = bytes("hit") + bytes("coalesced");
-    let total_bytes: f64 = LOOKUP_RESULTS.iter().map(|r| bytes(r)).sum();
-    if total_bytes > 0.0 {
-        BYTE_HIT_RATIO
-            .with_label_values(&[class])
-            .set(served_bytes / total_bytes);
+    for class in &classes {
+        let class = class.as_str();
+        let count = |result: &str| LOOKUPS.with_label_values(&[class, result]).get();
+        let served = count("hit") + count("coalesced");
+        let total: u64 = LOOKUP_RESULTS.iter().map(|r| count(r)).sum();
+        if total > 0 {
+            HIT_RATIO
+                .with_label_values(&[class])
+                .set(served as f64 / total as f64);
+        }
+        let bytes = |result: &str| BYTES_SENT.with_label_values(&[class, result]).get();
+        let served_bytes = bytes("hit") + bytes("coalesced");
+        let total_bytes: f64 = LOOKUP_RESULTS.iter().map(|r| bytes(r)).sum();
+        if total_bytes > 0.0 {
+            BYTE_HIT_RATIO
+                .with_label_values(&[class])
+                .set(served_bytes / total_bytes);
+        }
     }
 }
 
