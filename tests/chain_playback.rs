@@ -15,7 +15,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,19 +23,6 @@ const SECRET: &str = "chain-playback-shared-secret-42";
 const PLAY: Duration = Duration::from_secs(60);
 const KILL_AT: Duration = Duration::from_secs(15);
 const RESTART_AT: Duration = Duration::from_secs(35);
-
-fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        eprintln!("skipped: {tool} is not installed (.ci/setup installs it)");
-    }
-    found
-}
 
 /// An edge `id` whose `/hls/` route pulls from `origins` (URL and keys).
 fn tier(id: &str, origins: &[(String, &str)], group: &str) -> EdgeConfig {
@@ -79,29 +65,6 @@ async fn restart(config: &EdgeConfig) -> TestEdge {
             }
             Err(e) => panic!("origin-1 did not come back: {e}"),
         }
-    }
-}
-
-fn ffmpeg_plays(url: &str, seconds: u64) -> Result<(), String> {
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            url,
-            "-t",
-            &seconds.to_string(),
-        ])
-        .args(["-f", "null", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if out.status.success() && stderr.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("ffmpeg {}: {stderr}", out.status))
     }
 }
 

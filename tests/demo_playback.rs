@@ -12,19 +12,6 @@ use common::*;
 /// The stream key of the pushable stream (configured only as its SHA-256).
 const KEY: &str = "push-secret";
 
-fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        eprintln!("skipped: {tool} is not installed (.ci/setup installs it)");
-    }
-    found
-}
-
 fn key_sha256() -> String {
     let out = Command::new("sh")
         .args(["-c", &format!("printf %s {KEY} | sha256sum")])
@@ -46,30 +33,6 @@ async fn demo_edge() -> (TestEdge, std::net::SocketAddr) {
     );
     let config = EdgeConfig::new().route("/hls/", packager).extra_yaml(&yaml);
     (TestEdge::start_config(&config).await, packager)
-}
-
-fn ffmpeg_plays(url: &str, seconds: u32) -> Result<(), String> {
-    let out = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            url,
-            "-t",
-            &seconds.to_string(),
-            "-f",
-            "null",
-            "-",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if out.status.success() && stderr.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("ffmpeg {}: {stderr}", out.status))
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

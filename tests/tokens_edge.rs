@@ -8,32 +8,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use hls_edge::auth::placement::query_value;
-use hls_edge::auth::{mint_acl_token, TokenConfig, TokenFields, TokenKey};
 
-const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-const TOKENS: &str = "{keys: [{env: TEST_TOKEN_KEY}], session_ttl: 1h}";
+use hls_edge::auth::{TokenConfig, TokenKey};
+
+use common::tokens::{KEY, TOKENS};
 
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_secs()
-}
-
-/// An entry token as an operator's backend signs it.
-fn entry(acl: &str, ttl: u64, id: &str) -> String {
-    let key = TokenKey::from_hex(KEY).expect("hex key");
-    let fields = TokenFields {
-        start: None,
-        exp: now() + ttl,
-        acl: vec![acl.into()],
-        id: Some(id.into()),
-        data: None,
-        ip: None,
-    };
-    let token = mint_acl_token(&key, &TokenConfig::default(), fields).expect("mints");
-    query_value(&token).into_owned()
 }
 
 async fn token_edge(origin: impl std::fmt::Display) -> TestEdge {
@@ -69,9 +53,9 @@ fn live_origin() -> CountingOrigin {
 async fn every_refusal_says_why() {
     let origin = live_origin();
     let edge = token_edge(origin.addr()).await;
-    let good = entry("/hls/a/*", 60, "v1");
-    let expired = entry("/hls/a/*", 0, "v1");
-    let other_stream = entry("/hls/b/*", 60, "v1");
+    let good = entry_token_for("/hls/a/*", 60, "v1");
+    let expired = entry_token_for("/hls/a/*", 0, "v1");
+    let other_stream = entry_token_for("/hls/b/*", 60, "v1");
     let tampered = good.replace("id=v1", "id=v2");
     let cases = [
         ("/hls/a/master.m3u8".to_string(), 401, "missing"),
@@ -135,7 +119,7 @@ async fn playlists_hand_out_session_tokens_and_segments_stay_shared() {
     let master = edge
         .get(&format!(
             "/hls/a/master.m3u8?hdnts={}",
-            entry("/hls/a/*", 60, "viewer-1")
+            entry_token_for("/hls/a/*", 60, "viewer-1")
         ))
         .await;
     assert_eq!(master.status, 200);
@@ -159,7 +143,7 @@ async fn playlists_hand_out_session_tokens_and_segments_stay_shared() {
     let master2 = edge
         .get(&format!(
             "/hls/a/master.m3u8?hdnts={}",
-            entry("/hls/a/*", 60, "viewer-2")
+            entry_token_for("/hls/a/*", 60, "viewer-2")
         ))
         .await;
     let variant2 = uris_in(&master2.text()).remove(0);
@@ -208,7 +192,7 @@ async fn a_session_token_never_renews_itself() {
     let master = edge
         .get(&format!(
             "/hls/a/master.m3u8?hdnts={}",
-            entry("/hls/a/*", 60, "viewer-5")
+            entry_token_for("/hls/a/*", 60, "viewer-5")
         ))
         .await;
     let variant = uris_in(&master.text()).remove(0);
@@ -300,7 +284,7 @@ async fn browsers_read_refusals_and_protected_objects_stay_private() {
     let master = edge
         .get(&format!(
             "/hls/a/master.m3u8?hdnts={}",
-            entry("/hls/a/*", 60, "viewer-7")
+            entry_token_for("/hls/a/*", 60, "viewer-7")
         ))
         .await;
     let variant = uris_in(&master.text()).remove(0);
@@ -319,7 +303,7 @@ async fn a_session_outlives_its_entry_token_until_revoked() {
     let master = edge
         .get(&format!(
             "/hls/a/master.m3u8?hdnts={}",
-            entry("/hls/a/*", 1, "viewer-9")
+            entry_token_for("/hls/a/*", 1, "viewer-9")
         ))
         .await;
     let variant = uris_in(&master.text()).remove(0);
@@ -378,7 +362,7 @@ async fn a_player_plays_thirty_seconds_on_a_five_second_entry_token() {
     let edge = TestEdge::start_config(&config).await;
     let url = edge.url(&format!(
         "/hls/demo/master.m3u8?hdnts={}",
-        entry("/hls/demo/*", 5, "player-1")
+        entry_token_for("/hls/demo/*", 5, "player-1")
     ));
 
     let out = tokio::task::spawn_blocking(move || {

@@ -32,6 +32,7 @@ pub mod edge;
 pub mod edge_check;
 pub mod edge_config;
 pub mod exposition;
+pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod origin;
@@ -52,6 +53,7 @@ pub use edge::{EdgeStartError, TempDir, TestEdge, EDGE_BIN};
 pub use edge_check::{run_edge_check, run_edge_with_config};
 pub use edge_config::{origin_url, EdgeConfig, RouteConfig};
 pub use exposition::{parse_exposition, Family};
+pub use media::{ffmpeg_plays, have};
 pub use metrics::{metric_value, samples, Sample};
 pub use net::{free_addr, free_port, is_addr_in_use, retry_on_port_collision};
 pub use origin::{CountingOrigin, RecordedRequest};
@@ -60,4 +62,4 @@ pub use playlist::{
     LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
 };
 pub use reply::{Reply, ReplyFraming};
-pub use tokens::{entry_token, two_routes, with_bad_hmac};
+pub use tokens::{entry_token, entry_token_for, two_routes, with_bad_hmac};

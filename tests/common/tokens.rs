@@ -26,10 +26,16 @@ fn unix_now() -> u64 {
 /// An entry token for `acl` with session id `id`, valid for 10 minutes, as a
 /// query value.
 pub fn entry_token(acl: &str, id: &str) -> String {
+    entry_token_for(acl, 600, id)
+}
+
+/// An entry token for `acl` with session id `id`, valid for `ttl` seconds, as
+/// a query value (signed with `KEY`).
+pub fn entry_token_for(acl: &str, ttl: u64, id: &str) -> String {
     let key = TokenKey::from_hex(KEY).expect("hex key");
     let fields = TokenFields {
         start: None,
-        exp: unix_now() + 600,
+        exp: unix_now() + ttl,
         acl: vec![acl.into()],
         id: Some(id.into()),
         data: None,

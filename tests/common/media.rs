@@ -1,0 +1,44 @@
+//! The real media tools a player test runs: whether a tool is installed, and
+//! ffmpeg playing an HLS URL for a while, as a player would.
+
+use std::process::{Command, Stdio};
+
+/// Whether `tool` runs (`.ci/setup` installs ffmpeg and ffprobe); says so
+/// when it does not, so a skipped test is visible.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        eprintln!("skipped: {tool} is not installed (.ci/setup installs it)");
+    }
+    found
+}
+
+/// Plays `url` for `seconds` with ffmpeg (decoding to nothing); `Err` with
+/// what ffmpeg said when it failed or reported any error.
+pub fn ffmpeg_plays(url: &str, seconds: u64) -> Result<(), String> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            url,
+            "-t",
+            &seconds.to_string(),
+        ])
+        .args(["-f", "null", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if out.status.success() && stderr.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("ffmpeg {}: {stderr}", out.status))
+    }
+}
