@@ -144,8 +144,6 @@ pub struct OriginGroup {
     /// header (that request cannot be retried): the player's retry of the
     /// same object goes to another origin first. Key -> origin index.
     cut_short: moka::sync::Cache<String, usize>,
-    /// Indices by (priority, index), for `pick`.
-    by_priority: Vec<usize>,
 }
 
 impl OriginGroup {
@@ -160,8 +158,6 @@ impl OriginGroup {
             .as_ref()
             .map(|s| Siblings::new(&cfg.name, s))
             .transpose()?;
-        let mut by_priority: Vec<usize> = (0..origins.len()).collect();
-        by_priority.sort_by_key(|&i| (origins[i].priority, i));
         let n = origins.len();
         Ok(OriginGroup {
             name: cfg.name.clone(),
@@ -180,15 +176,7 @@ impl OriginGroup {
                 .max_capacity(10_000)
                 .time_to_live(cfg.health.cooldown)
                 .build(),
-            by_priority,
         })
-    }
-
-    /// The origin for a request's `attempt`-th try (0 first) in priority
-    /// order, ignoring health. Kept for callers that count attempts; `select`
-    /// replaces it.
-    pub fn pick(&self, attempt: usize) -> Option<&Arc<Origin>> {
-        self.by_priority.get(attempt).map(|&i| &self.origins[i])
     }
 
     /// The origin a request tries next, given the indices it already tried,
@@ -315,7 +303,10 @@ impl OriginGroup {
 
     /// The origin that recently cut `key` short, to be tried last for it.
     pub fn cut_short(&self, key: &str) -> Option<usize> {
-        self.cut_short.get(key)
+        // nothing is noted in a group of one: skip the lookup
+        (self.origins.len() > 1)
+            .then(|| self.cut_short.get(key))
+            .flatten()
     }
 
     /// Records how a request to (or a probe of) origin `index` ended.

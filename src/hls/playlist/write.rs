@@ -14,13 +14,7 @@ use super::{MediaPlaylist, MediaSegment, MultivariantPlaylist, VariantStream};
 /// `#EXT-X-DISCONTINUITY-SEQUENCE` only when non-zero.
 impl Display for MediaPlaylist {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        f.write_str("#EXTM3U\n")?;
-        if let Some(version) = self.version {
-            writeln!(f, "#EXT-X-VERSION:{version}")?;
-        }
-        if self.independent_segments {
-            f.write_str("#EXT-X-INDEPENDENT-SEGMENTS\n")?;
-        }
+        write_header(f, self.version, self.independent_segments)?;
         writeln!(f, "#EXT-X-TARGETDURATION:{}", self.target_duration)?;
         writeln!(f, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence)?;
         if self.discontinuity_sequence != 0 {
@@ -68,13 +62,7 @@ fn write_segment(f: &mut Formatter<'_>, segment: &MediaSegment) -> fmt::Result {
 /// Header tags, then each `#EXT-X-STREAM-INF` followed by its URI.
 impl Display for MultivariantPlaylist {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        f.write_str("#EXTM3U\n")?;
-        if let Some(version) = self.version {
-            writeln!(f, "#EXT-X-VERSION:{version}")?;
-        }
-        if self.independent_segments {
-            f.write_str("#EXT-X-INDEPENDENT-SEGMENTS\n")?;
-        }
+        write_header(f, self.version, self.independent_segments)?;
         self.variants.iter().try_for_each(|v| write_variant(f, v))
     }
 }
@@ -96,4 +84,17 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantStream) -> fmt::Result 
     }
     f.write_char('\n')?;
     writeln!(f, "{}", variant.uri)
+}
+
+/// `#EXTM3U`, then the version and independent-segments tags when set: the
+/// start of every playlist.
+fn write_header(f: &mut Formatter<'_>, version: Option<u8>, independent: bool) -> fmt::Result {
+    f.write_str("#EXTM3U\n")?;
+    if let Some(version) = version {
+        writeln!(f, "#EXT-X-VERSION:{version}")?;
+    }
+    if independent {
+        f.write_str("#EXT-X-INDEPENDENT-SEGMENTS\n")?;
+    }
+    Ok(())
 }
