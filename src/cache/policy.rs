@@ -133,13 +133,16 @@ impl CachePolicy {
 
     /// The `Cache-Control` players and downstream caches are told, or `None`
     /// to pass the origin's through. `lifetime` is the stored object's
-    /// freshness lifetime (downstream caches subtract `Age` themselves).
+    /// freshness lifetime (downstream caches subtract `Age` themselves);
+    /// `audience` says whether shared caches in front may keep it.
     pub fn downstream_cache_control(
         &self,
         class: ObjectClass,
         status: u16,
         lifetime: Option<Duration>,
+        audience: Audience,
     ) -> Option<String> {
+        let scope = audience.directive();
         if status != 200 && status != 206 && status != 304 {
             return (class.is_media() || class.is_playlist()).then(|| "no-store".to_string());
         }
@@ -147,28 +150,47 @@ impl CachePolicy {
         Some(match class {
             c if c.is_media() => {
                 format!(
-                    "public, max-age={}, immutable",
+                    "{scope}, max-age={}, immutable",
                     n(lifetime.unwrap_or(self.settings.segment_ttl))
                 )
             }
             ObjectClass::LivePlaylist | ObjectClass::Playlist => {
                 match n(self.settings.live_playlist_max_age) {
                     0 => "no-cache".to_string(),
-                    age => format!("public, max-age={age}"),
+                    age => format!("{scope}, max-age={age}"),
                 }
             }
             ObjectClass::VodPlaylist => {
-                format!("public, max-age={}", n(self.settings.vod_playlist_ttl))
+                format!("{scope}, max-age={}", n(self.settings.vod_playlist_ttl))
             }
             ObjectClass::MultivariantPlaylist => {
-                format!("public, max-age={}", n(self.settings.master_playlist_ttl))
+                format!("{scope}, max-age={}", n(self.settings.master_playlist_ttl))
             }
             ObjectClass::BlockingPlaylist => format!(
-                "public, max-age={}",
+                "{scope}, max-age={}",
                 n(lifetime.unwrap_or(Duration::from_secs(1)))
             ),
             _ => return None,
         })
+    }
+}
+
+/// Who may keep a copy of a response below this edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Any cache (`public`).
+    Shared,
+    /// Only the player's own cache (`private`): objects of a token route,
+    /// which a shared cache in front would serve without a token.
+    Player,
+}
+
+impl Audience {
+    fn directive(self) -> &'static str {
+        match self {
+            Audience::Shared => "public",
+            Audience::Player => "private",
+        }
     }
 }
 

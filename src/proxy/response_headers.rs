@@ -8,6 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
+use crate::cache::policy::Audience;
 use crate::cache::CachePolicy;
 
 /// Settings for the response headers, fixed at start-up.
@@ -38,19 +39,17 @@ impl ResponseDecor {
             _ => entry,
         };
         resp.insert_header("Cache-Status", value)?;
-        if let Some(cc) = policy.downstream_cache_control(ctx.class, resp.status.as_u16(), lifetime)
-        {
-            // on a token route only the player's own cache may keep a copy:
-            // a shared cache in front would serve it without a token (another
-            // edge of the deployment, which checks tokens itself, may)
-            let protected =
-                ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) && !ctx.from_peer;
-            match cc.strip_prefix("public") {
-                Some(rest) if protected => {
-                    resp.insert_header(http::header::CACHE_CONTROL, format!("private{rest}"))?
-                }
-                _ => resp.insert_header(http::header::CACHE_CONTROL, cc)?,
-            }
+        // on a token route only the player's own cache may keep a copy (another
+        // edge of the deployment, which checks tokens itself, may)
+        let protected = ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) && !ctx.from_peer;
+        let audience = if protected {
+            Audience::Player
+        } else {
+            Audience::Shared
+        };
+        let status = resp.status.as_u16();
+        if let Some(cc) = policy.downstream_cache_control(ctx.class, status, lifetime, audience) {
+            resp.insert_header(http::header::CACHE_CONTROL, cc)?;
         }
         self.cors(resp)
     }

@@ -87,7 +87,7 @@ fn errors_and_future_segments_are_never_stored() {
         );
         if status != 206 {
             assert_eq!(
-                p.downstream_cache_control(ObjectClass::Segment, status, None)
+                p.downstream_cache_control(ObjectClass::Segment, status, None, Audience::Shared)
                     .as_deref(),
                 Some("no-store")
             );
@@ -151,7 +151,7 @@ fn playlists_get_their_lifetime_from_their_body() {
 #[test]
 fn players_are_told_per_class() {
     let p = policy();
-    let cc = |class| p.downstream_cache_control(class, 200, None);
+    let cc = |class| p.downstream_cache_control(class, 200, None, Audience::Shared);
     assert_eq!(
         cc(ObjectClass::Segment).as_deref(),
         Some("public, max-age=86400, immutable")
