@@ -26,17 +26,7 @@ const RESTART_AT: Duration = Duration::from_secs(35);
 
 /// An edge `id` whose `/hls/` route pulls from `origins` (URL and keys).
 fn tier(id: &str, origins: &[(String, &str)], group: &str) -> EdgeConfig {
-    let list: String = origins
-        .iter()
-        .map(|(url, keys)| format!("      - {{url: \"{url}\", {keys}}}\n"))
-        .collect();
-    EdgeConfig::new()
-        .id(id)
-        .edge("peer_secret_env", "TEST_PEER_SECRET")
-        .env("TEST_PEER_SECRET", SECRET)
-        .extra_yaml(&format!(
-            "origin_groups:\n  g:\n    origins:\n{list}    connect_timeout: 1s\n    read_timeout: 5s\n{group}routes:\n  - name: hls\n    prefix: /hls/\n    origin_group: g\n"
-        ))
+    tier_config(id, SECRET, origins, group, "")
 }
 
 fn url(edge: &TestEdge) -> String {

@@ -24,21 +24,9 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// An edge `id` whose route `/hls/` pulls from `origins` (a URL and its other
-/// keys, e.g. `peer: true`); `group` and `route` are extra 4-space indented
-/// lines of the group and the route. It holds the tiers' peer secret.
+/// An edge `id` of these tests' deployment (see `tier_config`).
 fn tier(id: &str, origins: &[(String, &str)], group: &str, route: &str) -> EdgeConfig {
-    let list: String = origins
-        .iter()
-        .map(|(url, keys)| format!("      - {{url: \"{url}\", {keys}}}\n"))
-        .collect();
-    EdgeConfig::new()
-        .id(id)
-        .edge("peer_secret_env", "TEST_PEER_SECRET")
-        .env("TEST_PEER_SECRET", SECRET)
-        .extra_yaml(&format!(
-            "origin_groups:\n  g:\n    origins:\n{list}    connect_timeout: 1s\n    read_timeout: 5s\n{group}routes:\n  - name: hls\n    prefix: /hls/\n    origin_group: g\n{route}"
-        ))
+    tier_config(id, SECRET, origins, group, route)
 }
 
 /// Starts `config` on the ports it names: other edges were configured with

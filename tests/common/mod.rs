@@ -39,6 +39,7 @@ pub mod origin;
 pub mod origin_group;
 pub mod playlist;
 pub mod reply;
+pub mod tiers;
 pub mod tokens;
 mod wire;
 
@@ -62,4 +63,5 @@ pub use playlist::{
     LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
 };
 pub use reply::{Reply, ReplyFraming};
+pub use tiers::tier_config;
 pub use tokens::{entry_token, entry_token_for, two_routes, with_bad_hmac};
