@@ -117,29 +117,7 @@ async fn a_pushed_stream_plays_through_the_edge_within_three_target_durations() 
     let (edge, packager) = demo_edge().await;
     let ingest = format!("http://{packager}/ingest/live/180p?key={KEY}");
     let started = Instant::now();
-    let mut push = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-        ])
-        .args([
-            "-t", "12", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g",
-            "25", "-c:a", "aac",
-        ])
-        .args(["-f", "mpegts", "-method", "PUT", &ingest])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg starts");
+    let mut push = push_test_pattern(&ingest, 12, Stdio::null());
 
     // the master appears through the edge once the first segment is cut
     let mut listed = None;

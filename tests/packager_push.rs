@@ -4,9 +4,10 @@
 
 mod packager_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use packager_support::media::push_test_pattern;
 use packager_support::{ffprobe, have_ffmpeg, request, wait_until, TestPackager, KEY, KEY_SHA256};
 
 fn live_stream(window: u32) -> String {
@@ -19,37 +20,7 @@ fn live_stream(window: u32) -> String {
 /// `ffmpeg -re` pushing `seconds` of a 25 fps test pattern with a 1 s GOP.
 fn push(p: &TestPackager, seconds: u32) -> Child {
     let url = p.url(&format!("/ingest/live/180p?key={KEY}"));
-    Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-        ])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "25",
-        ])
-        .args(["-c:a", "aac", "-f", "mpegts", "-method", "PUT", &url])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg starts")
+    push_test_pattern(&url, seconds, Stdio::piped())
 }
 
 /// Waits (bounded) for ffmpeg to exit and asserts it succeeded.

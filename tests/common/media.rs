@@ -42,3 +42,22 @@ pub fn ffmpeg_plays(url: &str, seconds: u64) -> Result<(), String> {
         Err(format!("ffmpeg {}: {stderr}", out.status))
     }
 }
+
+/// `ffmpeg -re` pushing `seconds` of a 25 fps 320x180 test pattern with a
+/// 1 s GOP and a sine tone, as MPEG-TS PUT to `url` (a packager ingest URL),
+/// the way an encoder pushes a live stream. `stderr` is where ffmpeg's errors go.
+pub fn push_test_pattern(url: &str, seconds: u32, stderr: Stdio) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25",
+        ])
+        .args(["-c:a", "aac", "-f", "mpegts", "-method", "PUT", url])
+        .stdin(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("ffmpeg starts")
+}

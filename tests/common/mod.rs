@@ -54,7 +54,7 @@ pub use edge::{EdgeStartError, TempDir, TestEdge, EDGE_BIN};
 pub use edge_check::{run_edge_check, run_edge_with_config};
 pub use edge_config::{origin_url, EdgeConfig, RouteConfig};
 pub use exposition::{parse_exposition, Family};
-pub use media::{ffmpeg_plays, have};
+pub use media::{ffmpeg_plays, have, push_test_pattern};
 pub use metrics::{metric_value, samples, Sample};
 pub use net::{free_addr, free_port, is_addr_in_use, retry_on_port_collision};
 pub use origin::{CountingOrigin, RecordedRequest};

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/media.rs"]
+pub mod media;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
