@@ -111,6 +111,24 @@ async fn every_refusal_says_why() {
     assert_eq!(edge.get(&good_path).await.status, 200);
 }
 
+/// The first variant URI (with its session token) of stream `a`'s master
+/// playlist, fetched with an entry token for viewer `id` valid `ttl` seconds.
+async fn first_variant(edge: &TestEdge, ttl: u64, id: &str) -> String {
+    let master = edge
+        .get(&format!(
+            "/hls/a/master.m3u8?hdnts={}",
+            entry_token_for("/hls/a/*", ttl, id)
+        ))
+        .await;
+    uris_in(&master.text()).remove(0)
+}
+
+/// The first segment URI (with its session token) of `variant`'s playlist.
+async fn first_segment(edge: &TestEdge, variant: &str) -> String {
+    let playlist = edge.get(&format!("/hls/a/{variant}")).await;
+    uris_in(&playlist.text()).remove(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn playlists_hand_out_session_tokens_and_segments_stay_shared() {
     let origin = live_origin();
@@ -140,15 +158,8 @@ async fn playlists_hand_out_session_tokens_and_segments_stay_shared() {
     assert_eq!(first.status, 200);
 
     // a second viewer with its own token: the segment is a hit
-    let master2 = edge
-        .get(&format!(
-            "/hls/a/master.m3u8?hdnts={}",
-            entry_token_for("/hls/a/*", 60, "viewer-2")
-        ))
-        .await;
-    let variant2 = uris_in(&master2.text()).remove(0);
-    let playlist2 = edge.get(&format!("/hls/a/{variant2}")).await;
-    let segment2 = uris_in(&playlist2.text()).remove(0);
+    let variant2 = first_variant(&edge, 60, "viewer-2").await;
+    let segment2 = first_segment(&edge, &variant2).await;
     assert_ne!(segment, segment2, "each viewer gets its own session token");
     let second = edge.get(&format!("/hls/a/low/{segment2}")).await;
     assert!(
@@ -189,16 +200,9 @@ fn exp_of(uri: &str) -> u64 {
 async fn a_session_token_never_renews_itself() {
     let origin = live_origin();
     let edge = token_edge(origin.addr()).await;
-    let master = edge
-        .get(&format!(
-            "/hls/a/master.m3u8?hdnts={}",
-            entry_token_for("/hls/a/*", 60, "viewer-5")
-        ))
-        .await;
-    let variant = uris_in(&master.text()).remove(0);
+    let variant = first_variant(&edge, 60, "viewer-5").await;
     let session_exp = exp_of(&variant);
-    let playlist = edge.get(&format!("/hls/a/{variant}")).await;
-    let segment = uris_in(&playlist.text()).remove(0);
+    let segment = first_segment(&edge, &variant).await;
     assert_eq!(exp_of(&segment), session_exp, "carried over as it is");
 
     // wait for the clock to move so that a renewal would show
@@ -281,15 +285,8 @@ async fn browsers_read_refusals_and_protected_objects_stay_private() {
         .contains("Range"));
     assert_eq!(origin.total(), 0, "neither reached the origin");
 
-    let master = edge
-        .get(&format!(
-            "/hls/a/master.m3u8?hdnts={}",
-            entry_token_for("/hls/a/*", 60, "viewer-7")
-        ))
-        .await;
-    let variant = uris_in(&master.text()).remove(0);
-    let playlist = edge.get(&format!("/hls/a/{variant}")).await;
-    let segment = uris_in(&playlist.text()).remove(0);
+    let variant = first_variant(&edge, 60, "viewer-7").await;
+    let segment = first_segment(&edge, &variant).await;
     let seg = edge.get(&format!("/hls/a/low/{segment}")).await;
     assert_eq!(seg.status, 200);
     let cc = seg.header("cache-control").unwrap_or_default();
@@ -300,13 +297,7 @@ async fn browsers_read_refusals_and_protected_objects_stay_private() {
 async fn a_session_outlives_its_entry_token_until_revoked() {
     let origin = live_origin();
     let edge = token_edge(origin.addr()).await;
-    let master = edge
-        .get(&format!(
-            "/hls/a/master.m3u8?hdnts={}",
-            entry_token_for("/hls/a/*", 1, "viewer-9")
-        ))
-        .await;
-    let variant = uris_in(&master.text()).remove(0);
+    let variant = first_variant(&edge, 1, "viewer-9").await;
 
     // the entry token is long dead (1 s + 5 s skew), the session token is not
     tokio::time::sleep(Duration::from_secs(7)).await;
