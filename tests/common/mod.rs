@@ -12,6 +12,9 @@
 //!   `parse_exposition` (exposition.rs), a strict reader of the whole format.
 //! - `status_json` / `scrape_after` (admin.rs): `/status` and `/metrics` as a
 //!   dashboard reads them; `Deadline` (deadline.rs): a bounded poll.
+//! - `hlsjs_play` (player.rs, player_report.rs): hls.js in headless Chromium
+//!   (the rig in tests/player) plays a URL and reports first frame, stalls,
+//!   errors, latency and every load; `have_hlsjs` skips when it is missing.
 //! - `entry_token` (tokens.rs): tokens minted under the kit's test key;
 //!   `origin_group`: one route in front of a group of counting origins.
 //!   Their generic names (`KEY`, `SEGMENT`, `pair`...) are imported by path.
@@ -37,6 +40,8 @@ pub mod metrics;
 pub mod net;
 pub mod origin;
 pub mod origin_group;
+pub mod player;
+pub mod player_report;
 pub mod playlist;
 pub mod reply;
 pub mod tiers;
@@ -58,6 +63,8 @@ pub use media::{ffmpeg_plays, have, push_test_pattern};
 pub use metrics::{metric_value, samples, Sample};
 pub use net::{free_addr, free_port, is_addr_in_use, retry_on_port_collision};
 pub use origin::{CountingOrigin, RecordedRequest};
+pub use player::{have_hlsjs, hlsjs_available, hlsjs_play, PlayOptions, PlayerUnavailable};
+pub use player_report::PlayerReport;
 pub use playlist::{
     media_sequence_in, multivariant_playlist, pattern_body, segment_uri, uris_in, vod_playlist,
     LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
