@@ -114,7 +114,11 @@ impl Admin {
             .routes
             .routes()
             .iter()
-            .filter(|r| r.group.status(now).iter().all(|o| o.state == "down"))
+            .filter(|r| {
+                self.origins(&r.group, now)
+                    .iter()
+                    .all(|o| o.state == "down")
+            })
             .map(|r| r.name.as_str())
             .collect();
         if unready.is_empty() {
@@ -126,6 +130,18 @@ impl Admin {
             );
             reply(503, "text/plain", text.into_bytes())
         }
+    }
+
+    /// A group's origins with their health and the playlists each is stale on.
+    fn origins(
+        &self,
+        group: &crate::upstream::OriginGroup,
+        now: Instant,
+    ) -> Vec<crate::upstream::OriginStatus> {
+        let stale = self
+            .streams
+            .stale_counts(&group.name, group.origins.len(), now);
+        group.status(now, &stale)
     }
 
     /// The streams as `/status` shows them; refreshes their gauges.
@@ -159,11 +175,16 @@ impl Admin {
         self.stream_views();
         let now = std::time::Instant::now();
         for group in self.routes.groups() {
-            for o in group.status(now) {
+            for o in self.origins(&group, now) {
                 for state in crate::upstream::HealthState::ALL {
                     metrics::ORIGIN_HEALTH
                         .with_label_values(&[group.name.as_str(), o.name.as_str(), state.label()])
                         .set(i64::from(state.label() == o.state));
+                }
+                for (traffic, t) in &o.traffic {
+                    metrics::ORIGIN_EJECTED
+                        .with_label_values(&[group.name.as_str(), o.name.as_str(), traffic])
+                        .set(i64::from(t.state == "down"));
                 }
             }
         }
@@ -220,7 +241,7 @@ impl Admin {
             .map(|g| {
                 json!({
                     "name": g.name,
-                    "origins": g.status(now),
+                    "origins": self.origins(g, now),
                     "siblings": g.siblings().map(|s| {
                         s.peers().iter().map(|p| p.name.clone()).collect::<Vec<_>>()
                     }),

@@ -6,6 +6,7 @@
 
 pub mod class;
 pub mod playlist;
+pub mod progress;
 pub mod rewrite;
 mod tag;
 
@@ -14,3 +15,4 @@ pub use playlist::{
     MediaPlaylist, MediaSegment, MultivariantPlaylist, Playlist, PlaylistError, PlaylistType,
     VariantStream,
 };
+pub use progress::{PlaylistSummary, Position};

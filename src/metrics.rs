@@ -147,6 +147,19 @@ pub static STREAM_SEGMENT_LAG: Lazy<IntGaugeVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+/// Media bodies an origin cut after the header went to the player, completed
+/// (or not) from another origin with a range request, by group, the origin
+/// asked for the rest and how it went (`completed`, `mismatch`: not the same
+/// object, `failed`: no answer or cut again, `none-left`: no origin to ask).
+pub static ORIGIN_RESUMES: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_origin_resumes_total",
+        "Cut media bodies completed from another origin by a range request, by outcome",
+        &["group", "origin", "outcome"]
+    )
+    .expect("metric names are unique")
+});
+
 /// Requests retried on another origin (or a sibling's request sent to the
 /// origins instead), by group, the origin that failed and why.
 pub static ORIGIN_FAILOVERS: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -154,6 +167,17 @@ pub static ORIGIN_FAILOVERS: Lazy<IntCounterVec> = Lazy::new(|| {
         "hls_edge_origin_failovers_total",
         "Origin requests retried elsewhere, by group, failed origin and reason",
         &["group", "origin", "reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// One per origin and kind of traffic (`playlists`, `media`): 1 while the
+/// origin is ejected for that traffic (its own failures), 0 otherwise.
+pub static ORIGIN_EJECTED: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_origin_ejected",
+        "1 while an origin is ejected for a kind of traffic (playlists, media)",
+        &["group", "origin", "traffic"]
     )
     .expect("metric names are unique")
 });
@@ -277,6 +301,8 @@ pub fn register_all() {
     Lazy::force(&ORIGIN_REQUESTS);
     Lazy::force(&ORIGIN_LATENCY);
     Lazy::force(&ORIGIN_FAILOVERS);
+    Lazy::force(&ORIGIN_RESUMES);
+    Lazy::force(&ORIGIN_EJECTED);
     Lazy::force(&BYTE_HIT_RATIO);
     Lazy::force(&STREAM_VIEWERS);
     Lazy::force(&STREAM_PLAYLIST_AGE);

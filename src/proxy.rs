@@ -14,17 +14,19 @@
 //! | `response_cache_filter` | store or not (section 3 table) | `cache::policy` |
 //! | `request_filter` (token routes) | entry / session token check | `proxy::playback_tokens`, `auth` |
 //! | `should_serve_stale` | stale-if-error for stored objects when every origin failed | `proxy` |
-//! | `response_filter` | Cache-Status, Cache-Control, CORS; session tokens into playlists | `proxy::response_headers`, `proxy::playlist_tokens` |
-//! | `response_body_filter` | live playlists never go backwards; token rewrite | `proxy::playlist_guard`, `proxy::playlist_tokens` |
+//! | `response_filter` | a playlist's one path starts (held, read once; a stored one processed now); Cache-Status, Cache-Control, CORS | `proxy::playlist_response`, `proxy::response_headers` |
+//! | `response_body_filter` | a playlist from an origin: stream book (stale origins, no regression, statistics), then session tokens | `proxy::playlist_response`, `streams`, `proxy::playlist_tokens` |
+//! | `fail_to_proxy` | a media body cut after its header went out is completed from another origin (a range request), else an error status | `proxy::media_resume` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
 
 pub mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
+mod media_resume;
 mod origin_choice;
 mod playback_tokens;
-mod playlist_guard;
+mod playlist_response;
 mod playlist_tokens;
 pub mod response_headers;
 mod stream_stats;
@@ -37,10 +39,11 @@ use async_trait::async_trait;
 use pingora::cache::{
     CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable,
 };
+use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::proxy::{ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, Result};
+use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::auth::PeerSecret;
 use crate::cache::{EdgeCache, StoredClass};
@@ -62,6 +65,8 @@ pub struct Edge {
     peer_secret: Option<PeerSecret>,
     /// Viewers and playlist progress per stream, read by the admin listener.
     streams: Arc<StreamBook>,
+    /// Connections for completing cut media bodies (`media_resume`).
+    resume_connector: Connector,
 }
 
 impl Edge {
@@ -80,6 +85,7 @@ impl Edge {
             access_log,
             peer_secret,
             streams,
+            resume_connector: Connector::new(None),
         }
     }
 }
@@ -126,7 +132,7 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        origin_choice::next_peer(ctx)
+        origin_choice::next_peer(ctx, &self.streams)
     }
 
     async fn upstream_request_filter(
@@ -179,6 +185,7 @@ impl ProxyHttp for Edge {
     ) -> Result<()> {
         let status = resp.status.as_u16();
         upstream_request::record_response(ctx, status);
+        media_resume::note_response(session, ctx, resp);
         let written = session.response_written().is_some();
         match origin_choice::response_received(ctx, status, written) {
             Some(retry_elsewhere) => Err(retry_elsewhere),
@@ -231,11 +238,9 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let lifetime = freshness::settle(session, ctx);
+        playlist_response::start(session, ctx, resp, &self.streams)?;
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
-        let head = session.req_header().method == http::Method::HEAD;
-        stream_stats::start(ctx, resp.status.as_u16());
-        playlist_guard::start(ctx, resp, head)?;
-        playlist_tokens::start(session, ctx, resp)
+        playlist_response::headers(ctx, resp)
     }
 
     fn response_body_filter(
@@ -245,16 +250,63 @@ impl ProxyHttp for Edge {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        playlist_guard::body(ctx, body, end_of_stream);
-        stream_stats::body(&self.streams, ctx, body.as_ref(), end_of_stream);
-        freshness::classify_fetched_playlist(ctx, body.as_ref(), end_of_stream);
-        playlist_tokens::body(ctx, body, end_of_stream);
+        playlist_response::body(ctx, body, end_of_stream, &self.streams);
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
         Ok(None)
     }
 
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        if session.response_written().is_some() && ctx.resume.is_some() {
+            let resumer = media_resume::Resumer {
+                connector: &self.resume_connector,
+                keys: &self.cache.keys,
+                edge_id: &self.decor.edge_id,
+                peer_secret: self.peer_secret.as_ref(),
+            };
+            if let Err(failed) = media_resume::complete(session, ctx, &resumer).await {
+                tracing::warn!(path = %ctx.shard_key, error = %failed, "cut media body not completed: response aborted");
+            }
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            if let Err(e) = session.respond_error(code).await {
+                tracing::debug!(error = %e, "error response not sent: the player is gone");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _error: &Error) -> bool {
+        // a cut body completed from another origin is not a failed request
+        // (`media_resume` logged it)
+        ctx.resumed
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        origin_choice::finished(ctx);
         freshness::settle_failed(session, ctx);
         metrics::record_request(
             ctx.route_name(),

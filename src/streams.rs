@@ -1,21 +1,27 @@
-//! What the edge sees of each stream (design section 6): how many viewers
-//! fetched from it lately, and how its live playlists advance: the playlist
-//! age (time since the media sequence last advanced) and the segment lag
-//! (how many segments the playlists sent to players trail the newest one
-//! fetched from an origin).
+//! What the edge sees of each stream (design section 6), in one book read by origin
+//! choice, `/status` and `/metrics`: how many viewers fetched from it lately, and how each
+//! of its live playlists (renditions) advances, at each origin and as sent to players
+//! (`rendition.rs` holds the rules: stale origins, the no-regression bound, frozen).
 //!
-//! A stream is the first path segment after the route's prefix
-//! (`/hls/demo/...` is `demo` on a `/hls/` route). Streams enter the book only
-//! with a successful response, so random paths cannot grow it, and the book
-//! is bounded: the least recently seen stream goes first. Pure bookkeeping,
-//! the clock passed in; the proxy feeds it and the admin listener reads it.
+//! A stream is the first path segment after the route's prefix (`/hls/demo/...` is `demo`
+//! on a `/hls/` route); objects directly under the prefix belong to a stream named after
+//! the route. Streams enter the book only with a successful response, so random paths
+//! cannot grow it, and the book is bounded: the least recently seen stream goes first, and
+//! a stream nobody asked for in `IDLE` leaves it. Pure bookkeeping, the clock passed in.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::Serialize;
+
+use crate::hls::PlaylistSummary;
+
+mod rendition;
+
+pub use rendition::{OriginProgress, Rendition, Verdict};
 
 /// A viewer counts for this long after its last request.
 pub const VIEWER_WINDOW: Duration = Duration::from_secs(30);
@@ -24,30 +30,37 @@ pub const MAX_STREAMS: usize = 1_000;
 /// Viewers tracked per stream at most (beyond it, the count saturates).
 pub const MAX_VIEWERS: usize = 100_000;
 /// Renditions tracked per stream at most.
-const MAX_RENDITIONS: usize = 64;
+const MAX_RENDITIONS: usize = 32;
 /// A stream nobody asked for this long leaves the book.
 const IDLE: Duration = Duration::from_secs(300);
 /// A rendition counts in the playlist age while players fetch it.
 const RENDITION_WINDOW: Duration = Duration::from_secs(30);
-/// A playlist not advancing for this many target durations is frozen.
-pub const FROZEN_AFTER: u32 = 3;
 
-/// The stream a request path belongs to, if it has one.
-pub fn stream_of<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+/// The stream a request path on the route (`prefix`, `route` name) belongs to: the first
+/// path segment after the prefix, or the route's name for objects directly under it.
+pub fn stream_of<'a>(route: &'a str, prefix: &str, path: &'a str) -> Option<&'a str> {
     let rest = path.strip_prefix(prefix)?.trim_start_matches('/');
-    let (stream, more) = rest.split_once('/')?;
-    (!stream.is_empty() && !more.is_empty()).then_some(stream)
+    match rest.split_once('/') {
+        Some((stream, more)) if !stream.is_empty() && !more.is_empty() => Some(stream),
+        Some(_) => None,
+        None => (!rest.is_empty()).then_some(route),
+    }
 }
 
+/// A playlist about to be sent to a player, as the book records it.
 #[derive(Debug)]
-struct Rendition {
-    /// Last media sequence sent to a player, and when it last advanced.
-    served: u64,
-    advanced_at: Instant,
-    /// Highest last media sequence fetched from an origin.
-    origin: u64,
-    target_duration: Duration,
-    seen_at: Instant,
+pub struct PlaylistSeen<'a> {
+    pub stream: &'a str,
+    /// The playlist's token-free path: the rendition.
+    pub path: &'a str,
+    /// The origin group behind the route, its size and `health.stale_after`.
+    pub group: &'a str,
+    pub origins: usize,
+    pub stale_after: u32,
+    /// The origin that just answered it (200 or 304), if one did for this request.
+    pub from: Option<usize>,
+    pub summary: &'a PlaylistSummary,
+    pub body: &'a Bytes,
 }
 
 #[derive(Debug, Default)]
@@ -69,7 +82,8 @@ pub struct StreamView {
     pub playlist_age_seconds: Option<f64>,
     /// Segments the playlists sent trail the newest fetched from an origin.
     pub segment_lag: Option<u64>,
-    /// The playlist has not advanced for `FROZEN_AFTER` target durations.
+    /// A playlist players fetch has not advanced for `health.stale_after` target
+    /// durations (the same window that makes an origin stale).
     pub frozen: bool,
 }
 
@@ -109,46 +123,56 @@ impl StreamBook {
         s.viewers.insert(key, now);
     }
 
-    /// A live media playlist of `rendition` (its path) ending at `last_sequence`
-    /// was sent to a player; `from_origin` when it was just fetched.
-    pub fn saw_playlist(
-        &self,
-        stream: &str,
-        rendition: &str,
-        last_sequence: u64,
-        target_duration: Duration,
-        from_origin: bool,
-        now: Instant,
-    ) {
+    /// Records a playlist about to be sent to a player and decides what goes instead when
+    /// it would take players backwards (see `rendition.rs`). Only live media playlists are
+    /// followed.
+    pub fn playlist(&self, seen: &PlaylistSeen<'_>, now: Instant) -> Verdict {
+        if seen.summary.live_position().is_none() {
+            return Verdict::Send;
+        }
         let mut book = self.streams.lock();
-        let s = book.entry(stream, now);
-        if !s.renditions.contains_key(rendition) && s.renditions.len() >= MAX_RENDITIONS {
-            return;
+        let s = book.entry(seen.stream, now);
+        if !s.renditions.contains_key(seen.path) && s.renditions.len() >= MAX_RENDITIONS {
+            return Verdict::Send;
         }
         let r = s
             .renditions
-            .entry(rendition.to_string())
-            .or_insert(Rendition {
-                served: last_sequence,
-                advanced_at: now,
-                origin: last_sequence,
-                target_duration,
-                seen_at: now,
+            .entry(seen.path.to_string())
+            .or_insert_with(|| {
+                Rendition::new(seen.group.into(), seen.origins, seen.stale_after, now)
             });
-        if last_sequence > r.served {
-            r.advanced_at = now;
-        }
-        // a restart numbers from lower again: follow it
-        if last_sequence != r.served {
-            r.served = last_sequence;
-        }
-        // the origin's mark only goes up, unless the stream restarted lower
-        let restarted = last_sequence.saturating_add(MAX_LAG_JUMP) < r.origin;
-        if (from_origin && restarted) || last_sequence > r.origin {
-            r.origin = last_sequence;
-        }
-        r.target_duration = target_duration;
         r.seen_at = now;
+        if let Some(i) = seen.from {
+            r.observe(i, seen.summary, now);
+        }
+        r.serve(seen.summary, seen.from, seen.body, seen.origins > 1, now)
+    }
+
+    /// What is known of each origin's copy of the playlist `path` of `stream` (`None`
+    /// when the book does not follow it).
+    pub fn origin_progress(
+        &self,
+        stream: &str,
+        path: &str,
+        now: Instant,
+    ) -> Option<Vec<OriginProgress>> {
+        let book = self.streams.lock();
+        Some(book.streams.get(stream)?.renditions.get(path)?.origins(now))
+    }
+
+    /// For each origin of `group` (by index), how many playlists it is stale on.
+    pub fn stale_counts(&self, group: &str, origins: usize, now: Instant) -> Vec<usize> {
+        let mut counts = vec![0; origins];
+        let book = self.streams.lock();
+        let renditions = book.streams.values().flat_map(|s| s.renditions.values());
+        for r in renditions.filter(|r| &*r.group == group) {
+            for i in r.stale_origins(now) {
+                if let Some(c) = counts.get_mut(i) {
+                    *c += 1;
+                }
+            }
+        }
+        counts
     }
 
     /// Every stream, idle ones dropped first (their names are returned too, so
@@ -177,10 +201,6 @@ impl StreamBook {
         (views, gone)
     }
 }
-
-/// A sequence this far below the origin's mark is a restarted stream, not a
-/// lag (real lags are a few segments).
-const MAX_LAG_JUMP: u64 = 1_000;
 
 impl Book {
     /// The stream `name`, entered (pushing out the least recently seen one
@@ -213,43 +233,67 @@ fn view(name: &str, s: &mut Stream, now: Instant) -> StreamView {
         .values()
         .filter(|r| now.saturating_duration_since(r.seen_at) <= RENDITION_WINDOW)
         .collect();
-    let age = active
-        .iter()
-        .map(|r| now.saturating_duration_since(r.advanced_at))
-        .max();
-    let frozen = active.iter().any(|r| {
-        now.saturating_duration_since(r.advanced_at)
-            > r.target_duration.max(Duration::from_secs(1)) * FROZEN_AFTER
-    });
     StreamView {
         name: name.to_string(),
         viewers: s.viewers.len(),
-        playlist_age_seconds: age.map(|a| (a.as_secs_f64() * 10.0).round() / 10.0),
-        segment_lag: active
+        playlist_age_seconds: active
             .iter()
-            .map(|r| r.origin.saturating_sub(r.served))
-            .max(),
-        frozen,
+            .filter_map(|r| r.age(now))
+            .max()
+            .map(|a| (a.as_secs_f64() * 10.0).round() / 10.0),
+        segment_lag: active.iter().filter_map(|r| r.lag()).max(),
+        frozen: active.iter().any(|r| r.frozen(now)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hls::{ObjectClass, Position};
 
     const TD: Duration = Duration::from_secs(2);
 
+    fn live(last: u64) -> PlaylistSummary {
+        PlaylistSummary {
+            class: ObjectClass::LivePlaylist,
+            position: Some(Position::after_segment(last)),
+            first_msn: last.saturating_sub(5),
+            target_duration: TD,
+            live: true,
+        }
+    }
+
+    /// Origin 0 of a group of one answered `last`, sent to a player.
+    fn sent(book: &StreamBook, stream: &str, path: &str, last: u64, at: Instant) -> Verdict {
+        let summary = live(last);
+        let body = Bytes::new();
+        let seen = PlaylistSeen {
+            stream,
+            path,
+            group: "g",
+            origins: 1,
+            stale_after: 3,
+            from: Some(0),
+            summary: &summary,
+            body: &body,
+        };
+        book.playlist(&seen, at)
+    }
+
     #[test]
     fn streams_are_the_first_segment_after_the_prefix() {
+        let of = |prefix, path| stream_of("live", prefix, path);
+        assert_eq!(of("/hls/", "/hls/demo/g1/360p/index.m3u8"), Some("demo"));
+        assert_eq!(of("/hls/", "/hls/demo/master.m3u8"), Some("demo"));
+        assert_eq!(of("/hls", "/hls/demo/seg.ts"), Some("demo"));
         assert_eq!(
-            stream_of("/hls/", "/hls/demo/g1/360p/index.m3u8"),
-            Some("demo")
+            of("/hls/", "/hls/index.m3u8"),
+            Some("live"),
+            "the route's own"
         );
-        assert_eq!(stream_of("/hls/", "/hls/demo/master.m3u8"), Some("demo"));
-        assert_eq!(stream_of("/hls", "/hls/demo/seg.ts"), Some("demo"));
-        assert_eq!(stream_of("/hls/", "/hls/master.m3u8"), None);
-        assert_eq!(stream_of("/hls/", "/hls/demo/"), None);
-        assert_eq!(stream_of("/vod/", "/hls/demo/x.ts"), None);
+        assert_eq!(of("/hls/", "/hls/demo/"), None);
+        assert_eq!(of("/hls/", "/hls/"), None);
+        assert_eq!(of("/vod/", "/hls/demo/x.ts"), None);
     }
 
     #[test]
@@ -277,42 +321,46 @@ mod tests {
         let book = StreamBook::new();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        book.saw_playlist("demo", "/hls/demo/a/index.m3u8", 10, TD, true, at(0));
-        book.saw_playlist("demo", "/hls/demo/a/index.m3u8", 11, TD, true, at(2));
+        let path = "/hls/demo/a/index.m3u8";
+        sent(&book, "demo", path, 10, at(0));
+        sent(&book, "demo", path, 11, at(2));
         let (v, _) = book.snapshot(at(3));
         assert_eq!(v[0].playlist_age_seconds, Some(1.0));
         assert!(!v[0].frozen);
-        // frozen origin: the same sequence for 8 s
         for s in 4..=10 {
-            book.saw_playlist("demo", "/hls/demo/a/index.m3u8", 11, TD, true, at(s));
+            sent(&book, "demo", path, 11, at(s));
         }
         let (v, _) = book.snapshot(at(10));
         assert_eq!(v[0].playlist_age_seconds, Some(8.0));
         assert!(v[0].frozen);
-        book.saw_playlist("demo", "/hls/demo/a/index.m3u8", 12, TD, true, at(11));
+        sent(&book, "demo", path, 12, at(11));
         let (v, _) = book.snapshot(at(11));
         assert_eq!(v[0].playlist_age_seconds, Some(0.0));
         assert!(!v[0].frozen);
-    }
-
-    #[test]
-    fn lag_is_what_players_were_sent_behind_the_origin() {
-        let book = StreamBook::new();
-        let t0 = Instant::now();
-        book.saw_playlist("demo", "/r", 20, TD, true, t0);
-        // an older copy sent to a player (e.g. a lagging origin)
-        book.saw_playlist("demo", "/r", 18, TD, false, t0);
-        let (v, _) = book.snapshot(t0);
-        assert_eq!(v[0].segment_lag, Some(2));
-        book.saw_playlist("demo", "/r", 20, TD, false, t0);
-        let (v, _) = book.snapshot(t0);
         assert_eq!(v[0].segment_lag, Some(0));
     }
 
     #[test]
-    fn the_book_is_bounded() {
+    fn the_book_follows_only_live_media_playlists_and_stays_bounded() {
         let book = StreamBook::new();
         let t0 = Instant::now();
+        let vod = PlaylistSummary {
+            live: false,
+            ..live(3)
+        };
+        let body = Bytes::new();
+        let seen = PlaylistSeen {
+            stream: "s",
+            path: "/vod.m3u8",
+            group: "g",
+            origins: 1,
+            stale_after: 3,
+            from: None,
+            summary: &vod,
+            body: &body,
+        };
+        assert_eq!(book.playlist(&seen, t0), Verdict::Send);
+        assert_eq!(book.origin_progress("s", "/vod.m3u8", t0), None);
         for i in 0..(MAX_STREAMS + 10) {
             book.saw_viewer(&format!("s{i}"), "v", t0 + Duration::from_millis(i as u64));
         }
@@ -322,7 +370,15 @@ mod tests {
         assert_eq!(gone.len(), 10, "evicted streams are reported once");
         assert!(book.snapshot(t0).1.is_empty());
         for i in 0..(MAX_RENDITIONS + 5) {
-            book.saw_playlist("s5", &format!("/r{i}"), 1, TD, true, t0);
+            sent(&book, "s500", &format!("/r{i}"), 1, t0);
         }
+        let followed = (0..MAX_RENDITIONS + 5)
+            .filter(|i| {
+                book.origin_progress("s500", &format!("/r{i}"), t0)
+                    .is_some()
+            })
+            .count();
+        assert_eq!(followed, MAX_RENDITIONS);
+        assert_eq!(book.stale_counts("g", 1, t0), vec![0]);
     }
 }

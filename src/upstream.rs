@@ -3,10 +3,14 @@
 //!
 //! - `origin`: `Origin` (a peer with its timeouts, TLS with SNI) and
 //!   `OriginGroup`, the shared state of a group: `select` the next origin a
-//!   request has not tried, `report` how it went, `observe_playlist`.
-//! - `selection`: the ranking (priority, health, weight), pure.
-//! - `health`: one origin's health as a state machine, pure, clock passed in.
-//! - `manifest_watch`: stale-playlist detection and the no-regression bound, pure.
+//!   request has not tried, `report` how it went.
+//! - `selection`: the ranking (priority, health, weight, playlists behind), pure.
+//! - `health`: one origin's health per kind of traffic, a state machine, pure,
+//!   clock passed in.
+//!
+//! What each origin's live playlists say (stale, behind, the no-regression
+//! bound) is followed by the stream book (`crate::streams`), which the proxy
+//! consults to rank origins for a playlist request.
 //! - `probe`: the active probes, a Pingora background service.
 //! - `siblings`: which edge of a cluster owns a cache key (Ketama), pure.
 //!
@@ -15,13 +19,12 @@
 //! into retries and statuses is the proxy's job, not this module's.
 
 pub mod health;
-pub mod manifest_watch;
 pub mod origin;
 pub mod probe;
 pub mod selection;
 pub mod siblings;
 
-pub use health::{HealthState, Outcome};
-pub use origin::{Origin, OriginGroup, OriginStatus, SelectFor};
+pub use health::{HealthState, Outcome, Traffic};
+pub use origin::{Origin, OriginGroup, OriginStatus, SelectFor, TrafficStatus};
 pub use probe::health_services;
 pub use siblings::Owner;

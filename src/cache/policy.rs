@@ -19,7 +19,7 @@ use pingora::Result;
 
 use super::storage::StoredClass;
 use crate::config::CacheSettings;
-use crate::hls::{ObjectClass, Playlist};
+use crate::hls::{ObjectClass, PlaylistSummary};
 
 /// Why a response is not stored (a bounded set: it is a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,20 +103,17 @@ impl CachePolicy {
     }
 
     /// Sets the lifetime of a playlist once its body is known (called by the
-    /// storage when the fill completes). Media objects keep their meta.
+    /// storage when the fill completes, and when a 304 freshens it), from its
+    /// class and summary, counted from now. Media objects keep their lifetime.
     pub fn refine_meta(
         &self,
-        meta: &CacheMeta,
+        meta: &mut CacheMeta,
         class: ObjectClass,
-        body: &[u8],
-    ) -> Result<CacheMeta> {
-        let created = meta.created();
-        let target = || match Playlist::parse(body) {
-            Ok(Playlist::Media(m)) => Duration::from_secs(m.target_duration.max(1)),
-            _ => Duration::from_secs(2),
-        };
+        summary: Option<&PlaylistSummary>,
+    ) {
+        let target = summary.map_or(Duration::from_secs(2), |s| s.target_duration);
         let (ttl, stale_if_error) = match class {
-            ObjectClass::LivePlaylist => (target() * 3 / 2, Duration::ZERO),
+            ObjectClass::LivePlaylist => (target * 3 / 2, Duration::ZERO),
             ObjectClass::VodPlaylist => {
                 (self.settings.vod_playlist_ttl, self.settings.stale_if_error)
             }
@@ -124,11 +121,11 @@ impl CachePolicy {
                 self.settings.master_playlist_ttl,
                 self.settings.stale_if_error,
             ),
-            ObjectClass::BlockingPlaylist => (target() * 6, Duration::ZERO),
+            ObjectClass::BlockingPlaylist => (target * 6, Duration::ZERO),
             ObjectClass::Playlist => (Duration::ZERO, Duration::ZERO),
-            _ => return rebuild(meta, meta.fresh_until(), meta.stale_if_error_sec()),
+            _ => return,
         };
-        rebuild(meta, created + ttl, secs(stale_if_error))
+        meta.update_freshness(SystemTime::now() + ttl, 0, secs(stale_if_error));
     }
 
     /// The `Cache-Control` players and downstream caches are told, or `None`
@@ -192,17 +189,6 @@ impl Audience {
             Audience::Player => "private",
         }
     }
-}
-
-fn rebuild(meta: &CacheMeta, fresh_until: SystemTime, stale_if_error: u32) -> Result<CacheMeta> {
-    let header = meta.response_header().clone();
-    Ok(CacheMeta::new(
-        fresh_until,
-        meta.created(),
-        0,
-        stale_if_error,
-        header,
-    ))
 }
 
 fn secs(d: Duration) -> u32 {

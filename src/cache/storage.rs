@@ -8,8 +8,10 @@
 //! An object is inserted only in `HandleMiss::finish`, which Pingora calls only
 //! after the whole body arrived with its framing intact; a fill dropped before
 //! that (truncated origin body, reset, timeout) leaves nothing behind. Playlist
-//! bodies are classified here, at `finish`, because only then is the body known:
-//! the policy turns the class into the object's freshness.
+//! bodies are read here once, at `finish`, because only then is the body known:
+//! their summary (class, position, target duration) sets the object's freshness
+//! through the policy, and is handed out with every hit so that no hit parses
+//! the body again.
 //!
 //! This module does not decide what is cacheable; `cache::policy` does.
 
@@ -30,7 +32,7 @@ use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::{Error, ErrorType, Result};
 
 use super::policy::CachePolicy;
-use crate::hls::ObjectClass;
+use crate::hls::{ObjectClass, PlaylistSummary};
 use crate::metrics;
 
 /// One stored response.
@@ -39,6 +41,8 @@ struct Entry {
     meta_header: Vec<u8>,
     body: Bytes,
     class: ObjectClass,
+    /// Playlists: what their body says, read at `finish`.
+    summary: Option<PlaylistSummary>,
     /// When moka should drop it: the end of freshness plus the stale window.
     expires_at: Instant,
 }
@@ -96,34 +100,57 @@ impl MemoryStorage {
         self.objects.entry_count()
     }
 
-    fn insert(&self, key: u128, meta: &CacheMeta, body: Bytes) -> Result<usize> {
+    fn insert(&self, key: u128, mut meta: CacheMeta, body: Bytes) -> Result<usize> {
         let class = meta
             .extensions()
             .get::<StoredClass>()
             .map_or(ObjectClass::Other, |c| c.0);
-        let class = if class == ObjectClass::Playlist || class == ObjectClass::BlockingPlaylist {
-            class.refine_with_playlist(&body)
-        } else {
-            class
+        let summary = class
+            .is_playlist()
+            .then(|| PlaylistSummary::of(class, &body));
+        let class = summary.map_or(class, |s| s.class);
+        self.policy.refine_meta(&mut meta, class, summary.as_ref());
+        let size = body.len();
+        self.put(key, &meta, body, class, summary);
+        Ok(size)
+    }
+
+    /// Stores `body` under `key` until the end of `meta`'s freshness plus its
+    /// stale-if-error window.
+    fn put(
+        &self,
+        key: u128,
+        meta: &CacheMeta,
+        body: Bytes,
+        class: ObjectClass,
+        summary: Option<PlaylistSummary>,
+    ) {
+        let Ok((meta_internal, meta_header)) = meta.serialize() else {
+            tracing::warn!("cache meta not serializable: object not stored");
+            return;
         };
-        let meta = self.policy.refine_meta(meta, class, &body)?;
-        let (meta_internal, meta_header) = meta.serialize()?;
         let keep = meta
             .fresh_until()
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO)
             + Duration::from_secs(u64::from(meta.stale_if_error_sec()));
-        let size = body.len();
         let entry = Entry {
             meta_internal,
             meta_header,
             body,
             class,
+            summary,
             expires_at: Instant::now() + keep,
         };
         self.objects.insert(key, Arc::new(entry));
-        Ok(size)
     }
+}
+
+/// The body of a stored object being served, and its playlist summary, if the
+/// hit handler is this storage's.
+pub fn stored_body(hit: &HitHandler) -> Option<(Bytes, Option<PlaylistSummary>)> {
+    let hit = hit.as_any().downcast_ref::<BodyHit>()?;
+    Some((hit.body.clone(), hit.summary))
 }
 
 fn key_of(key: &CacheKey) -> u128 {
@@ -144,6 +171,7 @@ impl Storage for MemoryStorage {
         meta.extensions_mut().insert(StoredClass(entry.class));
         let hit = BodyHit {
             body: entry.body.clone(),
+            summary: entry.summary,
             done: false,
             range: 0..entry.body.len(),
         };
@@ -192,19 +220,13 @@ impl Storage for MemoryStorage {
         let Some(old) = self.objects.get(&id) else {
             return Ok(false);
         };
-        let (meta_internal, meta_header) = meta.serialize()?;
-        let keep = meta
-            .fresh_until()
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        let entry = Entry {
-            meta_internal,
-            meta_header,
-            body: old.body.clone(),
-            class: old.class,
-            expires_at: Instant::now() + keep,
-        };
-        self.objects.insert(id, Arc::new(entry));
+        // RFC 9111 4.3.4: the stored response, freshened by the 304; its lifetime
+        // follows its class (as at insert), with the same stale-if-error window
+        let (internal, header) = meta.serialize()?;
+        let mut meta = CacheMeta::deserialize(&internal, &header)?;
+        self.policy
+            .refine_meta(&mut meta, old.class, old.summary.as_ref());
+        self.put(id, &meta, old.body.clone(), old.class, old.summary);
         Ok(true)
     }
 
@@ -220,6 +242,7 @@ fn compact_key_of(key: &CompactCacheKey) -> u128 {
 /// Serves a stored body: the whole of it, or the range Pingora seeked to.
 struct BodyHit {
     body: Bytes,
+    summary: Option<PlaylistSummary>,
     done: bool,
     range: std::ops::Range<usize>,
 }
@@ -284,7 +307,7 @@ impl HandleMiss for BodyFill {
     async fn finish(self: Box<Self>) -> Result<MissFinishType> {
         let size = self
             .storage
-            .insert(self.key, &self.meta, self.body.freeze())?;
+            .insert(self.key, self.meta, self.body.freeze())?;
         Ok(MissFinishType::Created(size))
     }
 }
@@ -318,10 +341,9 @@ mod tests {
     #[test]
     fn the_store_stays_within_its_byte_bound() {
         let store = storage("100KiB");
-        let meta = segment_meta();
         for key in 0..1000u128 {
             store
-                .insert(key, &meta, Bytes::from(vec![0u8; 1000]))
+                .insert(key, segment_meta(), Bytes::from(vec![0u8; 1000]))
                 .expect("insert");
         }
         let held = store.weighted_size();
@@ -335,7 +357,7 @@ mod tests {
         let key = CacheKey::new("k", "");
         let body = Bytes::from(vec![5u8; 1000]);
         store
-            .insert(key_of(&key), &segment_meta(), body.clone())
+            .insert(key_of(&key), segment_meta(), body.clone())
             .expect("insert");
         let span = pingora::cache::trace::Span::inactive().handle();
         let (meta, mut hit) = store

@@ -135,6 +135,7 @@ pub struct HealthFile {
     pub probe_interval: Option<String>,
     pub probe_timeout: Option<String>,
     pub stale_after: Option<u32>,
+    pub failure_ratio: Option<f64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

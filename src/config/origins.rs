@@ -48,10 +48,14 @@ pub struct OriginConfig {
 }
 
 /// `origin_groups.NAME.health`: passive ejection, active probes, stale playlists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthConfig {
-    /// Consecutive failures that eject an origin.
+    /// Consecutive failures that eject an origin (for the kind of traffic that failed:
+    /// playlists or media).
     pub failures: u32,
+    /// A share of failures among the last requests of one kind that ejects the origin for
+    /// that kind, even between successes.
+    pub failure_ratio: f64,
     /// How long an ejected origin is skipped before one request probes it;
     /// also how long a failure keeps an origin `degraded`.
     pub cooldown: Duration,
@@ -70,6 +74,7 @@ impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
             failures: 3,
+            failure_ratio: 0.5,
             cooldown: Duration::from_secs(10),
             slow: None,
             probe_path: None,
@@ -235,6 +240,13 @@ fn health(path: &str, h: &HealthFile, p: &mut Problems) -> HealthConfig {
         d.stale_after,
         1,
     );
+    let failure_ratio = h.failure_ratio.unwrap_or(d.failure_ratio);
+    if !(failure_ratio > 0.0 && failure_ratio <= 1.0) {
+        p.push(
+            format!("{path}.failure_ratio"),
+            format!("{failure_ratio} is not a share above 0 and at most 1"),
+        );
+    }
     let mut positive = |key: &str, value: Option<&str>, default: &str| {
         let key = format!("{path}.{key}");
         match p.duration(&key, value, default) {
@@ -262,6 +274,11 @@ fn health(path: &str, h: &HealthFile, p: &mut Problems) -> HealthConfig {
     }
     HealthConfig {
         failures: failures.unwrap_or(d.failures),
+        failure_ratio: if failure_ratio > 0.0 && failure_ratio <= 1.0 {
+            failure_ratio
+        } else {
+            d.failure_ratio
+        },
         cooldown: cooldown.unwrap_or(d.cooldown),
         slow,
         probe_path: h.probe_path.clone(),

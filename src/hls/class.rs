@@ -2,8 +2,6 @@
 //! metrics are labelled with. First from the URL alone (before any origin fetch), then,
 //! for a playlist, refined by its body. The TTLs themselves belong to the cache policy.
 
-use super::playlist;
-
 /// The kind of object a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectClass {
@@ -70,12 +68,7 @@ impl ObjectClass {
         if self != ObjectClass::Playlist {
             return self;
         }
-        match playlist::Playlist::parse(body) {
-            Ok(playlist::Playlist::Multivariant(_)) => ObjectClass::MultivariantPlaylist,
-            Ok(playlist::Playlist::Media(media)) if media.is_live() => ObjectClass::LivePlaylist,
-            Ok(playlist::Playlist::Media(_)) => ObjectClass::VodPlaylist,
-            Err(_) => ObjectClass::Playlist,
-        }
+        super::progress::PlaylistSummary::of(self, body).class
     }
 
     /// Segments, parts and init sections: the objects that never change once produced.

@@ -83,13 +83,6 @@ pub async fn admit(
     let uri = &session.req_header().uri;
     ctx.class = ObjectClass::from_request(uri.path(), uri.query());
     ctx.shard_key = uri.path().to_string();
-    let several_origins = ctx
-        .route
-        .as_ref()
-        .is_some_and(|r| r.group.origins.len() > 1);
-    if ctx.class == ObjectClass::Playlist && several_origins {
-        ctx.stream_key = Some(ctx.shard_key.clone());
-    }
     if ctx.class.is_playlist() {
         // playlists are small and may be rewritten per viewer: always whole
         // (a 200 is a valid answer to a Range request, RFC 9110 14.2)

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::media_resume::MediaValidators;
 use super::playback_tokens::Admitted;
-use super::playlist_guard::HeldPlaylist;
-use super::playlist_tokens::PlaylistRewrite;
+use super::playlist_response::PlaylistResponse;
 use crate::hls::ObjectClass;
 use crate::routing::Route;
+use crate::streams::OriginProgress;
 use crate::upstream::Origin;
 
 /// How the cache answered a request (RFC 9211 vocabulary, and the `cache`
@@ -71,9 +72,18 @@ pub struct RequestCtx {
     pub from_sibling: bool,
     /// The request came from another edge with a valid peer signature.
     pub from_peer: bool,
-    /// For playlists: the token-free path that names the stream for the
-    /// manifest watch (origin freshness, no regression).
-    pub stream_key: Option<String>,
+    /// For playlist requests: what the stream book knows of each origin's copy of
+    /// the playlist, read when an origin is chosen.
+    pub playlist_progress: Vec<OriginProgress>,
+    /// The origin (index in the route's group) that answered this request with a
+    /// 200 or a 304: the playlist sent is that origin's word.
+    pub answered_by: Option<usize>,
+    /// The outcome of the current origin's answer (ok or slow), reported once its
+    /// body is through (a body cut short reports a failure instead).
+    pub answer_outcome: Option<crate::upstream::Outcome>,
+    /// An origin whose segment 404 was retried elsewhere: whether it was a miss of
+    /// its own (another origin has the segment) is known from the next answer.
+    pub pending_404: Option<usize>,
     /// The token-free path: the key siblings shard on.
     pub shard_key: String,
     pub origin_sent_at: Option<Instant>,
@@ -84,16 +94,15 @@ pub struct RequestCtx {
     /// Freshness left on the stored object served to this request.
     pub remaining_ttl: Option<std::time::Duration>,
     pub body_bytes: usize,
-    /// A fetched playlist's body, kept until it can be classified.
-    pub playlist_body: Vec<u8>,
     /// The request's verified playback token (token routes only).
     pub token: Option<Admitted>,
-    /// A playlist body being rewritten with the session token.
-    pub rewrite: Option<PlaylistRewrite>,
-    /// A live playlist body held for the no-regression guard.
-    pub held_playlist: Option<HeldPlaylist>,
-    /// A playlist body collected (not held) for the stream statistics.
-    pub stream_body: Option<Vec<u8>>,
+    /// A playlist response on its one path: held, read once, guarded, rewritten.
+    pub playlist: Option<PlaylistResponse>,
+    /// A media response going to the player whole: what identifies it, should
+    /// its origin cut it short (`media_resume`).
+    pub resume: Option<MediaValidators>,
+    /// Its body was cut and completed from another origin.
+    pub resumed: bool,
 }
 
 impl RequestCtx {
@@ -109,18 +118,20 @@ impl RequestCtx {
             origin: None,
             from_sibling: false,
             from_peer: false,
-            stream_key: None,
+            playlist_progress: Vec::new(),
+            answered_by: None,
+            answer_outcome: None,
+            pending_404: None,
             shard_key: String::new(),
             origin_sent_at: None,
             upstream_time: None,
             storing: false,
             remaining_ttl: None,
             body_bytes: 0,
-            playlist_body: Vec::new(),
             token: None,
-            rewrite: None,
-            held_playlist: None,
-            stream_body: None,
+            playlist: None,
+            resume: None,
+            resumed: false,
         }
     }
 

@@ -73,23 +73,3 @@ pub fn settle_failed(session: &Session, ctx: &mut RequestCtx) {
         ctx.cache = CacheResult::Miss;
     }
 }
-
-/// Playlists fetched from the origin are classified by their body as it
-/// streams to the player, so that metrics and the access log name the real
-/// class (live, VOD, multivariant) of a miss too. Bodies over 1 MiB are left
-/// unclassified rather than buffered.
-pub fn classify_fetched_playlist(ctx: &mut RequestCtx, chunk: Option<&bytes::Bytes>, end: bool) {
-    const LIMIT: usize = 1 << 20;
-    if ctx.class != ObjectClass::Playlist {
-        return;
-    }
-    if let Some(chunk) = chunk {
-        if ctx.playlist_body.len() + chunk.len() <= LIMIT {
-            ctx.playlist_body.extend_from_slice(chunk);
-        }
-    }
-    if end && !ctx.playlist_body.is_empty() {
-        ctx.class = ctx.class.refine_with_playlist(&ctx.playlist_body);
-        ctx.playlist_body = Vec::new();
-    }
-}

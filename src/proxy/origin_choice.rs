@@ -5,13 +5,17 @@
 //! - A segment of a sharded group goes first to the sibling edge that owns it
 //!   (unless it came from a sibling); if that edge fails, to the origins.
 //! - Otherwise `OriginGroup::select` ranks the origins the request has not
-//!   tried (priority, health, weight; for playlists, freshness).
+//!   tried (priority, health of the request's kind of traffic, weight; for
+//!   playlists, what the stream book knows of each origin's copy).
 //! - Connect errors, timeouts, 5xx and, for segments, a 404 are retried on
 //!   the next origin while nothing has been sent to the player; GET and HEAD
 //!   only (the edge refuses other methods). Each origin at most once.
 //! - A body cut short after the player got the header cannot be retried for
 //!   that request; the player's retry of the object starts at another origin.
-//! - Every outcome is reported to the group's health and counted.
+//! - Every outcome is reported to the group's health and counted once. A
+//!   segment 404 retried elsewhere counts against its origin only when another
+//!   origin then has the segment (`missing`); if none has it, it was a future
+//!   segment and nobody failed.
 
 use std::time::Instant;
 
@@ -20,15 +24,22 @@ use pingora::{Error, ErrorType, Result};
 
 use super::context::{Hop, RequestCtx};
 use crate::metrics;
+use crate::streams::{stream_of, StreamBook};
 use crate::upstream::{Outcome, Owner, SelectFor};
 
 /// The peer for the request's next try.
-pub fn next_peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+pub fn next_peer(ctx: &mut RequestCtx, book: &StreamBook) -> Result<Box<HttpPeer>> {
     let route = ctx
         .route
         .clone()
         .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
     let group = &route.group;
+    if ctx.class.is_playlist() && group.origins.len() > 1 {
+        let stream = stream_of(&route.name, &route.prefix, &ctx.shard_key);
+        ctx.playlist_progress = stream
+            .and_then(|s| book.origin_progress(s, &ctx.shard_key, Instant::now()))
+            .unwrap_or_default();
+    }
     if shards_here(ctx) && ctx.hop.is_none() {
         if let Owner::Peer(owner) = group.owner(&ctx.shard_key) {
             ctx.hop = Some(Hop::Sibling);
@@ -74,9 +85,10 @@ fn shards_here(ctx: &RequestCtx) -> bool {
 }
 
 fn select_for(ctx: &RequestCtx) -> SelectFor<'_> {
-    match &ctx.stream_key {
-        Some(key) => SelectFor::Playlist { stream_key: key },
-        None => SelectFor::Segment,
+    if ctx.class.is_playlist() {
+        SelectFor::Playlist(&ctx.playlist_progress)
+    } else {
+        SelectFor::Segment
     }
 }
 
@@ -91,15 +103,19 @@ fn can_retry(ctx: &RequestCtx) -> bool {
 /// A connection to the current peer could not be made: report it, and retry
 /// elsewhere when possible.
 pub fn connect_failed(ctx: &mut RequestCtx, e: &Error) -> bool {
-    failed(ctx, Outcome::of_error(&e.etype), "connect-error")
+    let outcome = Outcome::of_error(&e.etype).unwrap_or(Outcome::ConnectError);
+    failed(ctx, outcome, "connect-error")
 }
 
 /// The current peer failed after the connection (read timeout, broken or cut
 /// body). Retried only while nothing was sent to the player.
 pub fn proxy_failed(ctx: &mut RequestCtx, e: &Error, response_written: bool) -> bool {
     let outcome = match Outcome::of_error(&e.etype) {
-        Outcome::Timeout => Outcome::Timeout,
-        _ => Outcome::Truncated,
+        // the proxy's own retry of an answer `response_received` already
+        // reported and counted
+        None => return !response_written,
+        Some(Outcome::Timeout) => Outcome::Timeout,
+        Some(_) => Outcome::Truncated,
     };
     let retry = failed(ctx, outcome, "proxy-error");
     if response_written && ctx.class.is_media() {
@@ -111,6 +127,7 @@ pub fn proxy_failed(ctx: &mut RequestCtx, e: &Error, response_written: bool) -> 
 }
 
 fn failed(ctx: &mut RequestCtx, outcome: Outcome, metric_outcome: &str) -> bool {
+    ctx.answer_outcome = None;
     super::upstream_request::record_failure(ctx, metric_outcome);
     report(ctx, outcome);
     let retry = can_retry(ctx);
@@ -130,9 +147,12 @@ pub fn response_received(
 ) -> Option<Box<Error>> {
     let took = ctx.upstream_time.unwrap_or_default();
     let route = ctx.route.clone()?;
-    let outcome = route.group.outcome_of_response(status, took);
-    report(ctx, outcome);
+    settle_pending_404(ctx, status);
+    if let (200 | 304, Some(Hop::Origin(i))) = (status, ctx.hop) {
+        ctx.answered_by = Some(i);
+    }
     if response_written {
+        ctx.answer_outcome = Some(route.group.outcome_of_response(status, took));
         return None;
     }
     let reason = match (status, ctx.hop) {
@@ -141,10 +161,19 @@ pub fn response_received(
         (404, Some(Hop::Origin(_))) if route.group.retries_404(select_for(ctx), &ctx.tried) => {
             "404"
         }
-        _ => return None,
+        _ => {
+            // judged once the body is through: a cut one is a failure
+            ctx.answer_outcome = Some(route.group.outcome_of_response(status, took));
+            return None;
+        }
     };
     // a failed sibling falls back to the origins; a failed origin to the next
     let next = matches!(ctx.hop, Some(Hop::Sibling)) || can_retry(ctx);
+    match (reason, next) {
+        // whether this origin missed a segment others have is known later
+        ("404", true) => ctx.pending_404 = hop_origin(ctx),
+        _ => report(ctx, route.group.outcome_of_response(status, took)),
+    }
     if !next {
         return None;
     }
@@ -157,9 +186,52 @@ pub fn response_received(
     Some(e)
 }
 
+/// The exchange with the current origin ended without failing: its answer's
+/// outcome (ok or slow) is reported now, once (called from `logging`).
+pub fn finished(ctx: &mut RequestCtx) {
+    if let Some(outcome) = ctx.answer_outcome.take() {
+        report(ctx, outcome);
+    }
+}
+
+fn hop_origin(ctx: &RequestCtx) -> Option<usize> {
+    match ctx.hop {
+        Some(Hop::Origin(i)) => Some(i),
+        _ => None,
+    }
+}
+
+/// An earlier origin's segment 404 is judged by the next answer: the segment
+/// there means it was missing at that origin; a 404 again means it does not
+/// exist yet, and nobody failed.
+fn settle_pending_404(ctx: &mut RequestCtx, status: u16) {
+    let outcome = match status {
+        200..=299 => Outcome::Missing,
+        404 | 410 => Outcome::Ok,
+        _ => return,
+    };
+    let (Some(index), Some(route)) = (ctx.pending_404.take(), &ctx.route) else {
+        return;
+    };
+    if outcome == Outcome::Missing {
+        tracing::warn!(group = %route.group.name, origin = %route.group.origins[index].name, path = %ctx.shard_key, "segment missing at an origin that another origin has");
+    }
+    route.group.report(
+        index,
+        Some(select_for(ctx).traffic()),
+        outcome,
+        Instant::now(),
+    );
+}
+
 fn report(ctx: &RequestCtx, outcome: Outcome) {
     match (&ctx.route, ctx.hop) {
-        (Some(route), Some(Hop::Origin(i))) => route.group.report(i, outcome, Instant::now()),
+        (Some(route), Some(Hop::Origin(i))) => {
+            let traffic = select_for(ctx).traffic();
+            route
+                .group
+                .report(i, Some(traffic), outcome, Instant::now())
+        }
         (Some(_), Some(Hop::Sibling)) if outcome.is_failure() => {
             tracing::warn!(
                 sibling = ctx.origin.as_ref().map_or("", |o| o.name.as_str()),

@@ -5,7 +5,7 @@
 //! Only the response to this player is rewritten: the cache keeps the origin's
 //! playlist, shared by every viewer, and the segments it points at stay shared
 //! too (their keys never include tokens). The rewritten body is the player's
-//! own, so it is `private` and has no Content-Length (it is sent chunked).
+//! own, so it is `private`. It is the last stage of `playlist_response`.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -16,62 +16,43 @@ use super::context::RequestCtx;
 use super::playback_tokens::{session_token, unix_now};
 use crate::hls::rewrite::rewrite_uris;
 
-/// A playlist body being collected for rewriting.
-#[derive(Debug, Default)]
-pub struct PlaylistRewrite {
+/// The session token a playlist's URIs get, decided when its header is known.
+#[derive(Debug)]
+pub struct TokenRewrite {
     /// `name=value` appended to each URI.
     param: String,
     /// The request's host: absolute URIs to other hosts are left alone.
     host: String,
-    body: Vec<u8>,
 }
 
-/// Decides, once the response header is known, whether to rewrite the body.
-pub fn start(session: &Session, ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> Result<()> {
-    let (Some(route), Some(admitted)) = (&ctx.route, &ctx.token) else {
-        return Ok(());
-    };
-    let Some(tokens) = &route.tokens else {
-        return Ok(());
-    };
-    if !ctx.class.is_playlist() || resp.status.as_u16() != 200 {
-        return Ok(());
+impl TokenRewrite {
+    /// For a playlist answered to a request that carried a valid token on a token
+    /// route; `None` otherwise (or when no session token could be minted).
+    pub fn for_response(session: &Session, ctx: &RequestCtx) -> Option<TokenRewrite> {
+        let (route, admitted) = (ctx.route.as_ref()?, ctx.token.as_ref()?);
+        let tokens = route.tokens.as_ref()?;
+        let param = session_token(session, tokens, admitted, unix_now())?;
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(req.uri.host())
+            .unwrap_or("")
+            .to_string();
+        Some(TokenRewrite { param, host })
     }
-    let Some(param) = session_token(session, tokens, admitted, unix_now()) else {
-        return Ok(());
-    };
-    let req = session.req_header();
-    let host = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or(req.uri.host())
-        .unwrap_or("")
-        .to_string();
-    resp.remove_header(&http::header::CONTENT_LENGTH);
-    resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-    resp.insert_header(http::header::CACHE_CONTROL, "private, no-cache")?;
-    ctx.rewrite = Some(PlaylistRewrite {
-        param,
-        host,
-        body: Vec::new(),
-    });
-    Ok(())
-}
 
-/// Holds the body back until its end, then sends it rewritten.
-pub fn body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
-    let Some(rewrite) = ctx.rewrite.as_mut() else {
-        return;
-    };
-    if let Some(chunk) = body.take() {
-        rewrite.body.extend_from_slice(&chunk);
+    /// The rewritten body is this player's own: no shared cache may keep it.
+    pub fn headers(&self, resp: &mut ResponseHeader) -> Result<()> {
+        resp.insert_header(http::header::CACHE_CONTROL, "private, no-cache")
     }
-    if end_of_stream {
-        let text = String::from_utf8_lossy(&rewrite.body);
-        let rewritten = rewrite_uris(&text, |uri| with_param(uri, &rewrite.param, &rewrite.host));
-        *body = Some(Bytes::from(rewritten));
-        rewrite.body = Vec::new();
+
+    /// `body` with the session token on every URI (relative or to this host).
+    pub fn apply(&self, body: &[u8]) -> Bytes {
+        let text = String::from_utf8_lossy(body);
+        let rewritten = rewrite_uris(&text, |uri| with_param(uri, &self.param, &self.host));
+        Bytes::from(rewritten)
     }
 }
 

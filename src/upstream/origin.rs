@@ -1,10 +1,12 @@
 //! One origin server, and the group of them behind a route: which origin a
-//! request tries next (`select`), what the edge learned from it (`report`,
-//! `observe_playlist`), and what the operator sees (`status`).
+//! request tries next (`select`), what the edge learned from it (`report`),
+//! and what the operator sees (`status`).
 //!
-//! The group owns the shared state (per-origin health, the manifest watch);
-//! the rules live in `health`, `selection` and `manifest_watch`, pure. The
-//! request remembers which origins it tried: the group never does.
+//! The group owns the per-origin health; the rules live in `health` and
+//! `selection`, pure. What each origin's playlists say (stale, behind) is kept
+//! by the stream book (`crate::streams`), which the caller passes in for
+//! playlist requests. The request remembers which origins it tried: the group
+//! never does.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +17,11 @@ use parking_lot::Mutex;
 use pingora::upstreams::peer::HttpPeer;
 use serde::Serialize;
 
-use super::health::{Admission, HealthState, OriginHealth, Outcome};
-use super::manifest_watch::{ManifestWatch, DEFAULT_MAX_STREAMS};
+use super::health::{Admission, EjectionReason, HealthState, OriginHealth, Outcome, Traffic};
 use super::selection::{self, Candidate};
 use super::siblings::{Owner, Siblings};
 use crate::config::{HealthConfig, OriginConfig, OriginGroupConfig};
+use crate::streams::OriginProgress;
 
 /// Why an origin group cannot be built at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +108,26 @@ impl Origin {
 pub enum SelectFor<'a> {
     /// Segments, parts, init sections, keys: anything but a media playlist.
     Segment,
-    /// A media playlist; `stream_key` is its token-free path (the key of the
-    /// manifest watch).
-    Playlist { stream_key: &'a str },
+    /// A playlist, with what the stream book knows of each origin's copy of it (empty
+    /// when it follows none: a master, or a playlist not seen yet).
+    Playlist(&'a [OriginProgress]),
+}
+
+impl SelectFor<'_> {
+    /// The traffic whose health decides.
+    pub fn traffic(self) -> Traffic {
+        match self {
+            SelectFor::Segment => Traffic::Media,
+            SelectFor::Playlist(_) => Traffic::Playlists,
+        }
+    }
+
+    fn progress(self, index: usize) -> OriginProgress {
+        match self {
+            SelectFor::Playlist(p) => p.get(index).copied().unwrap_or_default(),
+            SelectFor::Segment => OriginProgress::default(),
+        }
+    }
 }
 
 /// One origin on `/status`.
@@ -117,13 +136,32 @@ pub struct OriginStatus {
     pub name: String,
     pub priority: u32,
     pub weight: u32,
+    /// `healthy`, `degraded` (trouble lately, or ejected for one kind of traffic),
+    /// `stale` (behind on a live playlist), `down` (ejected for everything).
     pub state: &'static str,
     pub consecutive_failures: u32,
     /// The latest failure or slow answer (`connect-error`, `timeout`, `5xx`,
-    /// `truncated`, `slow`, ...), if any.
+    /// `truncated`, `missing`, `slow`, ...), if any.
     pub last_error: Option<&'static str>,
     /// Seconds since that happened.
     pub last_error_seconds_ago: Option<u64>,
+    /// Live playlists on which it is stale (behind the newest served, not caught up).
+    pub stale_playlists: usize,
+    /// Per kind of traffic (`playlists`, `media`): its own health.
+    pub traffic: std::collections::BTreeMap<&'static str, TrafficStatus>,
+}
+
+/// One kind of traffic of one origin on `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrafficStatus {
+    pub state: &'static str,
+    pub consecutive_failures: u32,
+    /// Failures among the latest requests (`recent`, at most `health::RECENT`).
+    pub recent_failures: u32,
+    pub recent: u32,
+    pub last_error: Option<&'static str>,
+    /// Why it is ejected: e.g. `3 in a row: truncated`, `share: missing`.
+    pub ejected_for: Option<String>,
 }
 
 /// The origins of one group and what the edge knows of them.
@@ -136,7 +174,6 @@ pub struct OriginGroup {
     pub health_config: HealthConfig,
     pub retry_404_segments: bool,
     health: Vec<Mutex<OriginHealth>>,
-    watch: Mutex<ManifestWatch>,
     siblings: Option<Siblings>,
     /// Advanced on every choice; drives the weighted share (see `selection`).
     spin: AtomicU64,
@@ -165,11 +202,6 @@ impl OriginGroup {
             health_config: cfg.health.clone(),
             retry_404_segments: cfg.retry_404_segments,
             health: (0..n).map(|_| Mutex::default()).collect(),
-            watch: Mutex::new(ManifestWatch::new(
-                n,
-                cfg.health.stale_after,
-                DEFAULT_MAX_STREAMS,
-            )),
             siblings,
             spin: AtomicU64::new(0),
             cut_short: moka::sync::Cache::builder()
@@ -194,9 +226,11 @@ impl OriginGroup {
         for _ in 0..=self.origins.len() {
             let c = self.choose(&excluded, class, now, spin)?;
             if c.admission != Admission::Probe
-                || self.health[c.index]
-                    .lock()
-                    .claim_probe(now, &self.health_config)
+                || self.health[c.index].lock().claim_probe(
+                    class.traffic(),
+                    now,
+                    &self.health_config,
+                )
             {
                 return Some((c.index, self.origins[c.index].clone()));
             }
@@ -217,12 +251,7 @@ impl OriginGroup {
         now: Instant,
         spin: u64,
     ) -> Option<Candidate> {
-        let path = match class {
-            SelectFor::Playlist { stream_key } => Some(stream_key),
-            SelectFor::Segment => None,
-        };
-        // Segments never wait for the playlist bookkeeping.
-        let watch = path.map(|_| self.watch.lock());
+        let traffic = class.traffic();
         let candidates: Vec<Candidate> = (0..self.origins.len())
             .map(|i| {
                 let health = self.health[i].lock();
@@ -230,57 +259,56 @@ impl OriginGroup {
                     index: i,
                     priority: self.origins[i].priority,
                     weight: self.origins[i].weight,
-                    state: health.state(now, &self.health_config),
-                    admission: health.admission(now, &self.health_config),
+                    state: health.traffic_state(traffic, now, &self.health_config),
+                    admission: health.admission(traffic, now, &self.health_config),
                     tried: tried.contains(&i),
-                    behind: match (&watch, path) {
-                        (Some(w), Some(p)) => w.is_stale(i, p, now),
-                        _ => false,
-                    },
+                    behind: class.progress(i).behind,
                 }
             })
             .collect();
         let chosen = selection::choose(&candidates, spin)?;
-        let (Some(watch), Some(path)) = (watch, path) else {
+        let SelectFor::Playlist(progress) = class else {
             return Some(chosen);
         };
+        if progress.is_empty() || chosen.admission != Admission::Open {
+            return Some(chosen);
+        }
+        let known = |i: usize| class.progress(i);
         // An origin passed over because its playlist is behind is asked again
         // once per window when it would otherwise rank at least as well:
         // nothing else tells the edge that it caught up, and a primary that
         // recovered would stay `stale` and unused for as long as the backup
         // advances. A re-check still behind is sent to no player (the
         // no-regression guard serves the newer playlist instead).
-        if chosen.admission == Admission::Open {
-            let recheck: Vec<Candidate> = candidates
-                .iter()
-                .map(|c| Candidate {
-                    tried: c.tried
-                        || !c.behind
-                        || c.index == chosen.index
-                        || c.priority > chosen.priority
-                        || c.admission != Admission::Open
-                        || watch.observed_recently(c.index, path, now),
-                    behind: false,
-                    ..*c
-                })
-                .collect();
-            if let Some(behind) = selection::choose(&recheck, spin) {
-                if behind.admission == Admission::Open {
-                    return Some(behind);
-                }
+        let recheck: Vec<Candidate> = candidates
+            .iter()
+            .map(|c| Candidate {
+                tried: c.tried
+                    || !c.behind
+                    || c.index == chosen.index
+                    || c.priority > chosen.priority
+                    || c.admission != Admission::Open
+                    || known(c.index).observed_recently,
+                behind: false,
+                ..*c
+            })
+            .collect();
+        if let Some(behind) = selection::choose(&recheck, spin) {
+            if behind.admission == Admission::Open {
+                return Some(behind);
             }
         }
         // The chosen origin's playlist has not advanced for a while: ask an
         // origin not heard from lately, to tell a frozen origin from a stream
         // that paused everywhere (one such request per window and stream).
-        if chosen.admission == Admission::Open && watch.is_overdue(chosen.index, path, now) {
+        if known(chosen.index).overdue {
             let unheard: Vec<Candidate> = candidates
                 .iter()
                 .map(|c| Candidate {
                     tried: c.tried
                         || c.index == chosen.index
                         || c.admission != Admission::Open
-                        || watch.observed_recently(c.index, path, now),
+                        || known(c.index).observed_recently,
                     ..*c
                 })
                 .collect();
@@ -309,24 +337,29 @@ impl OriginGroup {
             .flatten()
     }
 
-    /// Records how a request to (or a probe of) origin `index` ended.
-    pub fn report(&self, index: usize, outcome: Outcome, now: Instant) {
+    /// Records how a request of `traffic` to origin `index` ended (`None`: a probe, which
+    /// counts for every traffic).
+    pub fn report(&self, index: usize, traffic: Option<Traffic>, outcome: Outcome, now: Instant) {
         let Some(health) = self.health.get(index) else {
             return;
         };
         let mut health = health.lock();
-        let before = health.state(now, &self.health_config);
-        let after = health.record(outcome, now, &self.health_config);
+        let before = Traffic::ALL.map(|t| health.traffic_state(t, now, &self.health_config));
+        health.record(traffic, outcome, now, &self.health_config);
+        let after = Traffic::ALL.map(|t| health.traffic_state(t, now, &self.health_config));
         drop(health);
-        if before != after {
-            tracing::warn!(
-                group = %self.name,
-                origin = %self.origins[index].name,
-                from = before.label(),
-                to = after.label(),
-                ?outcome,
-                "origin health changed"
-            );
+        for (i, t) in Traffic::ALL.into_iter().enumerate() {
+            if before[i] != after[i] {
+                tracing::warn!(
+                    group = %self.name,
+                    origin = %self.origins[index].name,
+                    traffic = t.label(),
+                    from = before[i].label(),
+                    to = after[i].label(),
+                    outcome = outcome.label(),
+                    "origin health changed"
+                );
+            }
         }
     }
 
@@ -341,70 +374,6 @@ impl OriginGroup {
         self.retry_404_segments && class == SelectFor::Segment && tried.len() == 1
     }
 
-    /// Records a live media playlist fetched from origin `index`:
-    /// `last_sequence` is the media sequence of its last segment
-    /// (`#EXT-X-MEDIA-SEQUENCE` + segments - 1). Marks origins whose copy of
-    /// the stream is stale for `stale_after` x target duration.
-    pub fn observe_playlist(
-        &self,
-        index: usize,
-        stream_key: &str,
-        last_sequence: u64,
-        target_duration: Duration,
-        now: Instant,
-    ) {
-        let stale = {
-            let mut watch = self.watch.lock();
-            watch.observe(index, stream_key, last_sequence, target_duration, now)
-        };
-        let until =
-            now + target_duration.max(Duration::from_secs(1)) * self.health_config.stale_after;
-        for (i, health) in self.health.iter().enumerate() {
-            if stale.contains(&i) {
-                health.lock().set_stale(Some(until));
-            } else if i == index {
-                health.lock().set_stale(None);
-            }
-        }
-    }
-
-    /// The origin whose copy of `stream_key` has the highest sequence.
-    pub fn freshest(&self, stream_key: &str) -> Option<usize> {
-        self.watch.lock().freshest(stream_key)
-    }
-
-    /// Records that a live playlist of `stream_key` ending at `last_sequence`
-    /// was sent to a player.
-    pub fn served_playlist(
-        &self,
-        stream_key: &str,
-        last_sequence: u64,
-        target_duration: Duration,
-        now: Instant,
-    ) {
-        self.watch
-            .lock()
-            .served(stream_key, last_sequence, target_duration, now);
-    }
-
-    /// Keeps the body of the highest playlist served for `stream_key`.
-    pub fn keep_served_body(&self, stream_key: &str, last_sequence: u64, body: bytes::Bytes) {
-        self.watch
-            .lock()
-            .keep_served_body(stream_key, last_sequence, body);
-    }
-
-    /// The highest playlist served for `stream_key` within the guard window.
-    pub fn served_body(&self, stream_key: &str, now: Instant) -> Option<bytes::Bytes> {
-        self.watch.lock().served_body(stream_key, now)
-    }
-
-    /// The lowest last-segment sequence a live playlist of `stream_key` may
-    /// have and still be sent to a player (`None`: no bound).
-    pub fn highest_served(&self, stream_key: &str, now: Instant) -> Option<u64> {
-        self.watch.lock().highest_served(stream_key, now)
-    }
-
     /// Which edge of the sibling cluster fetches `key` (`Me` without siblings).
     pub fn owner(&self, key: &str) -> Owner {
         self.siblings.as_ref().map_or(Owner::Me, |s| s.owner(key))
@@ -414,7 +383,7 @@ impl OriginGroup {
         self.siblings.as_ref()
     }
 
-    /// The health state of origin `index`.
+    /// The health state of origin `index` (without `stale`, which the stream book knows).
     pub fn state(&self, index: usize, now: Instant) -> Option<HealthState> {
         Some(
             self.health
@@ -424,24 +393,59 @@ impl OriginGroup {
         )
     }
 
-    /// Every origin with its health, in configured order (for `/status` and
-    /// the health metric).
-    pub fn status(&self, now: Instant) -> Vec<OriginStatus> {
+    /// Every origin with its health, in configured order (for `/status` and the
+    /// health metric). `stale[i]`: live playlists origin `i` is stale on (from the
+    /// stream book).
+    pub fn status(&self, now: Instant, stale: &[usize]) -> Vec<OriginStatus> {
         self.origins
             .iter()
             .zip(&self.health)
-            .map(|(o, h)| {
+            .enumerate()
+            .map(|(i, (o, h))| {
                 let h = h.lock();
+                let cfg = &self.health_config;
+                let stale_playlists = stale.get(i).copied().unwrap_or(0);
+                let state = match h.state(now, cfg) {
+                    HealthState::Down => HealthState::Down,
+                    _ if stale_playlists > 0 => HealthState::Stale,
+                    other => other,
+                };
+                let traffic = Traffic::ALL
+                    .into_iter()
+                    .map(|t| {
+                        let r = h.report(t, now, cfg);
+                        let status = TrafficStatus {
+                            state: r.state.label(),
+                            consecutive_failures: r.consecutive_failures,
+                            recent_failures: r.recent_failures,
+                            recent: r.recent,
+                            last_error: r.last_error.map(|(o, _)| o.label()),
+                            ejected_for: r.ejected_for.map(|e| match e {
+                                EjectionReason::InARow(o) => {
+                                    format!("{} in a row: {}", cfg.failures, o.label())
+                                }
+                                EjectionReason::Share(o) => format!(
+                                    "{:.0}% of recent requests failed: {}",
+                                    cfg.failure_ratio * 100.0,
+                                    o.label()
+                                ),
+                            }),
+                        };
+                        (t.label(), status)
+                    })
+                    .collect();
                 OriginStatus {
                     name: o.name.clone(),
                     priority: o.priority,
                     weight: o.weight,
-                    state: h.state(now, &self.health_config).label(),
+                    state: state.label(),
                     consecutive_failures: h.consecutive_failures(),
                     last_error: h.last_error().map(|(o, _)| o.label()),
                     last_error_seconds_ago: h
                         .last_error()
                         .map(|(_, at)| now.saturating_duration_since(at).as_secs()),
+                    stale_playlists,
+                    traffic,
                 }
             })
             .collect()

@@ -75,7 +75,7 @@ impl HealthProbes {
                     failed => failed,
                 };
                 tracing::debug!(group = %group.name, origin = %origin.name, outcome = outcome.label(), "probe");
-                group.report(i, outcome, Instant::now());
+                group.report(i, None, outcome, Instant::now());
             });
         }
         while probes.join_next().await.is_some() {}
@@ -94,7 +94,7 @@ async fn probe(
         Ok(Ok(status)) if (200..300).contains(&status) => Outcome::Ok,
         Ok(Ok(status)) if status >= 500 => Outcome::Status5xx,
         Ok(Ok(_)) => Outcome::ProbeStatus,
-        Ok(Err(e)) => Outcome::of_error(&e.etype),
+        Ok(Err(e)) => Outcome::of_error(&e.etype).unwrap_or(Outcome::ProbeStatus),
         Err(_) => Outcome::Timeout,
     }
 }

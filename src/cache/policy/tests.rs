@@ -119,14 +119,18 @@ fn unframed_and_private_bodies_are_never_stored() {
 fn playlists_get_their_lifetime_from_their_body() {
     let p = policy();
     let now = SystemTime::now();
-    let meta = p
-        .admit(ObjectClass::Playlist, &framed(200), now)
-        .expect("stored provisionally");
     let ttl = |class: ObjectClass, body: &[u8]| {
-        let m = p.refine_meta(&meta, class, body).expect("refined");
-        m.fresh_until()
-            .duration_since(m.created())
-            .expect("after created")
+        let mut m = p
+            .admit(ObjectClass::Playlist, &framed(200), now)
+            .expect("stored provisionally");
+        let summary = crate::hls::PlaylistSummary::of(class, body);
+        p.refine_meta(&mut m, class, Some(&summary));
+        let lifetime = m
+            .fresh_until()
+            .duration_since(m.updated())
+            .unwrap_or_default();
+        // whole seconds: the clock moved between the two reads
+        Duration::from_secs((lifetime.as_millis() as u64 + 500) / 1000)
     };
     assert_eq!(ttl(ObjectClass::LivePlaylist, LIVE), Duration::from_secs(6));
     assert_eq!(
