@@ -148,6 +148,7 @@ impl TestEdge {
         env: &[(&str, &str)],
     ) -> Result<TestEdge, EdgeStartError> {
         let (addr, admin_addr) = listen_addrs(yaml)?;
+        let serves_players = has_routes(yaml);
         let dir = TempDir::new("hls-edge-test").map_err(EdgeStartError::Spawn)?;
         let config_path = dir.path().join("edge.yaml");
         let log_path = dir.path().join("edge.log");
@@ -168,11 +169,13 @@ impl TestEdge {
             config_path,
             dir,
         };
-        edge.wait_ready().await?;
+        edge.wait_ready(serves_players).await?;
         Ok(edge)
     }
 
-    async fn wait_ready(&mut self) -> Result<(), EdgeStartError> {
+    /// Ready: `/healthz` answers and, when it serves players, the proxy port
+    /// accepts connections (the admin listener may start first).
+    async fn wait_ready(&mut self, serves_players: bool) -> Result<(), EdgeStartError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -188,7 +191,9 @@ impl TestEdge {
             {
                 // Still ours: a child that lost its port may not have exited yet.
                 let healthy = matches!(client.get("/healthz", &[]).await, Ok(r) if r.status == 200);
-                if healthy && matches!(self.child.try_wait(), Ok(None)) {
+                let listening =
+                    !serves_players || tokio::net::TcpStream::connect(self.addr).await.is_ok();
+                if healthy && listening && matches!(self.child.try_wait(), Ok(None)) {
                     return Ok(());
                 }
             }
@@ -352,6 +357,18 @@ fn listen_addrs(yaml: &str) -> Result<(SocketAddr, SocketAddr), EdgeStartError> 
         addr(&doc["edge"]["listen"][0], "edge.listen[0]")?,
         addr(&doc["admin"]["listen"], "admin.listen")?,
     ))
+}
+
+/// Whether the config has routes (a proxy listener for players).
+fn has_routes(yaml: &str) -> bool {
+    serde_yaml::from_str::<serde_yaml::Value>(yaml)
+        .ok()
+        .and_then(|doc| {
+            doc.get("routes")
+                .and_then(|r| r.as_sequence())
+                .map(|r| !r.is_empty())
+        })
+        .unwrap_or(false)
 }
 
 /// Spawns with stdout and stderr both appended to `log_path`.

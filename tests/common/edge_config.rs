@@ -38,6 +38,14 @@ impl RouteConfig {
         self
     }
 
+    /// Adds an origin with its `priority` (lower is tried first).
+    pub fn origin_priority(mut self, origin: impl Display, priority: u32) -> RouteConfig {
+        let url = origin_url(origin);
+        self.origins
+            .push(format!("{url}\n        priority: {priority}"));
+        self
+    }
+
     pub fn connect_timeout(mut self, duration: &str) -> RouteConfig {
         self.connect_timeout = duration.to_string();
         self
