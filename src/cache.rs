@@ -3,12 +3,14 @@
 //! Pingora's `HttpCache` drives lookups, fills and request coalescing (its
 //! cache lock); this module supplies what Pingora leaves to the application.
 
+pub mod directives;
 pub mod key;
 pub mod policy;
 pub mod storage;
+pub mod variance;
 
 pub use key::CacheKeyBuilder;
-pub use policy::{CachePolicy, NoStore};
+pub use policy::{CachePolicy, NoStore, StorePlan};
 pub use storage::{MemoryStorage, StoredClass};
 
 use std::time::Duration;
@@ -56,7 +58,7 @@ impl EdgeCache {
             lock,
             predictor,
             policy,
-            keys: CacheKeyBuilder::new(token_params),
+            keys: CacheKeyBuilder::new(token_params, settings),
             max_object_size: usize::try_from(settings.max_object_size).unwrap_or(usize::MAX),
             lock_timeout: settings.lock_timeout,
         }

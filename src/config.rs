@@ -73,6 +73,44 @@ pub struct CacheSettings {
     /// How long past its freshness a stored segment may still be served when
     /// every origin fails (stale-if-error, RFC 5861).
     pub stale_if_error: Duration,
+    /// Objects that are neither media nor playlists (keys, anything else).
+    pub other: OtherObjects,
+    /// What happens to the CMCD (CTA-5004) query parameter players add.
+    pub cmcd: Cmcd,
+    /// Query parameters (besides tokens and CMCD) that are not part of an
+    /// object's identity: removed from the cache key and the origin request.
+    pub ignore_query_params: Vec<String>,
+    /// Responses that set a cookie.
+    pub set_cookie: SetCookie,
+    /// An operator-named targeted cache-control field (RFC 9213) that governs
+    /// this edge's storage above `CDN-Cache-Control` and `Cache-Control`.
+    pub targeted_field: Option<http::HeaderName>,
+}
+
+/// `cache.other`: how objects that are neither media nor playlists are cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherObjects {
+    /// Exactly as the origin's headers allow (RFC 9111), with no heuristic
+    /// freshness: only what the origin gives a lifetime is stored.
+    Rfc9111,
+    /// Never stored.
+    None,
+}
+
+/// `cache.cmcd`: the `CMCD` query parameter (CTA-5004) is never part of the
+/// cache key; `strip` also keeps it from the origin, `forward` passes it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmcd {
+    Strip,
+    Forward,
+}
+
+/// `cache.set_cookie`: a response that sets a cookie is not stored (`refuse`),
+/// or stored without its `Set-Cookie` (`strip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCookie {
+    Refuse,
+    Strip,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +138,9 @@ pub struct RouteConfig {
     pub origin_group: String,
     /// Playback tokens required on this route; `None`: a public route.
     pub tokens: Option<TokenSettings>,
+    /// Store objects for the HLS lifetimes (`cache.*_ttl`) whatever lifetime
+    /// the origin gives (its `no-store`, `private` and `Vary` still apply).
+    pub override_origin_ttl: bool,
 }
 
 impl Config {
@@ -266,6 +307,52 @@ fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
     );
     let lock_timeout = p.duration("cache.lock_timeout", f.lock_timeout.as_deref(), "10s");
     let stale_if_error = p.duration("cache.stale_if_error", f.stale_if_error.as_deref(), "10m");
+    let other = match f.other.as_deref() {
+        None | Some("rfc9111") => OtherObjects::Rfc9111,
+        Some("none") => OtherObjects::None,
+        Some(v) => {
+            p.push("cache.other", format!("'{v}' is not one of: rfc9111, none"));
+            OtherObjects::Rfc9111
+        }
+    };
+    let cmcd = match f.cmcd.as_deref() {
+        None | Some("strip") => Cmcd::Strip,
+        Some("forward") => Cmcd::Forward,
+        Some(v) => {
+            p.push("cache.cmcd", format!("'{v}' is not one of: strip, forward"));
+            Cmcd::Strip
+        }
+    };
+    let set_cookie = match f.set_cookie.as_deref() {
+        None | Some("refuse") => SetCookie::Refuse,
+        Some("strip") => SetCookie::Strip,
+        Some(v) => {
+            p.push(
+                "cache.set_cookie",
+                format!("'{v}' is not one of: refuse, strip"),
+            );
+            SetCookie::Refuse
+        }
+    };
+    let ignore_query_params = f.ignore_query_params.clone().unwrap_or_default();
+    for (i, name) in ignore_query_params.iter().enumerate() {
+        if name.is_empty() || name.starts_with("_HLS_") || name.contains(['&', '=', ' ']) {
+            p.push(
+                format!("cache.ignore_query_params[{i}]"),
+                format!("'{name}' is not a query parameter name that may be ignored (_HLS_ directives select an object)"),
+            );
+        }
+    }
+    let targeted_field = f.targeted_field.as_deref().and_then(|name| {
+        let parsed = http::HeaderName::from_bytes(name.as_bytes()).ok();
+        if parsed.is_none() {
+            p.push(
+                "cache.targeted_field",
+                format!("'{name}' is not a header field name"),
+            );
+        }
+        parsed
+    });
     let settings = CacheSettings {
         max_size: max_size?,
         max_object_size: max_object_size?,
@@ -275,6 +362,11 @@ fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
         live_playlist_max_age: live_playlist_max_age?,
         lock_timeout: lock_timeout?,
         stale_if_error: stale_if_error?,
+        other,
+        cmcd,
+        ignore_query_params,
+        set_cookie,
+        targeted_field,
     };
     Some(settings)
 }
@@ -364,6 +456,7 @@ fn routes(
             prefix,
             origin_group: group,
             tokens,
+            override_origin_ttl: r.override_origin_ttl.unwrap_or(false),
         });
     }
     out

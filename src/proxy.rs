@@ -6,12 +6,13 @@
 //! | `request_filter` | method, CDN-Loop, path and route checks | `routing`, `proxy::admission` |
 //! | `request_cache_filter` | enable the cache for segments and playlists | `cache::policy` |
 //! | `cache_key_callback` | route + path + query without tokens | `cache::key` |
+//! | `cache_vary_filter` | the stored variant a request wants (`Vary`, RFC 9111 4.1) | `cache::variance` |
 //! | `cache_hit_filter` | a live playlist older than the request is refused | `proxy::freshness` |
 //! | `upstream_peer` | owning sibling, else the best untried origin | `proxy::origin_choice`, `upstream` |
 //! | `upstream_request_filter` | Host, token stripping, CDN-Loop, peer signature | `proxy::upstream_request` |
 //! | `fail_to_connect`, `error_while_proxy` | health report, retry elsewhere | `proxy::origin_choice` |
 //! | `upstream_response_filter` | health report, 5xx / segment 404 failover | `proxy::origin_choice` |
-//! | `response_cache_filter` | store or not (section 3 table) | `cache::policy` |
+//! | `response_cache_filter` | store or not, for how long: the section 3 table under the origin's directives | `cache::policy`, `cache::directives` |
 //! | `request_filter` (token routes) | entry / session token check | `proxy::playback_tokens`, `auth` |
 //! | `should_serve_stale` | stale-if-error for stored objects when every origin failed | `proxy` |
 //! | `response_filter` | a playlist's one path starts (held, read once; a stored one processed now); Cache-Status, Cache-Control, CORS | `proxy::playlist_response`, `proxy::response_headers` |
@@ -46,7 +47,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::auth::PeerSecret;
-use crate::cache::{EdgeCache, StoredClass};
+use crate::cache::{directives, policy, variance, EdgeCache, StoredClass};
 use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::RouteTable;
@@ -114,6 +115,15 @@ impl ProxyHttp for Edge {
         let route = ctx.route.as_ref().map_or("", |r| r.name.as_str());
         let uri = &session.req_header().uri;
         Ok(self.cache.keys.key(route, uri.path(), uri.query()))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestCtx,
+        req: &RequestHeader,
+    ) -> Option<pingora::cache::key::HashBinary> {
+        variance::of_request(meta, req)
     }
 
     async fn cache_hit_filter(
@@ -186,6 +196,9 @@ impl ProxyHttp for Edge {
         let status = resp.status.as_u16();
         upstream_request::record_response(ctx, status);
         media_resume::note_response(session, ctx, resp);
+        if status == 304 {
+            ctx.not_modified = Some(Box::new(resp.clone()));
+        }
         let written = session.response_written().is_some();
         match origin_choice::response_received(ctx, status, written) {
             Some(retry_elsewhere) => Err(retry_elsewhere),
@@ -211,11 +224,28 @@ impl ProxyHttp for Edge {
 
     fn response_cache_filter(
         &self,
-        _session: &Session,
+        session: &Session,
         resp: &ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        match self.cache.policy.admit(ctx.class, resp, SystemTime::now()) {
+        let request = policy::Request {
+            authorization: session
+                .req_header()
+                .headers
+                .contains_key(http::header::AUTHORIZATION),
+            override_origin_ttl: ctx.route.as_ref().is_some_and(|r| r.override_origin_ttl),
+        };
+        // a 304's own fields freshen the stored header, not only the few Pingora merges
+        let freshened = ctx
+            .not_modified
+            .take()
+            .map(|not_modified| directives::freshened(resp, &not_modified));
+        let resp = freshened.as_ref().unwrap_or(resp);
+        match self
+            .cache
+            .policy
+            .admit(ctx.class, resp, request, SystemTime::now())
+        {
             Ok(meta) => {
                 ctx.storing = true;
                 Ok(RespCacheable::Cacheable(meta))
@@ -239,6 +269,10 @@ impl ProxyHttp for Edge {
     ) -> Result<()> {
         let lifetime = freshness::settle(session, ctx);
         playlist_response::start(session, ctx, resp, &self.streams)?;
+        if ctx.class == ObjectClass::Playlist {
+            let key = session.cache.maybe_cache_key();
+            ctx.decor_class = key.and_then(|k| self.cache.storage.remembered_class(k));
+        }
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
         playlist_response::headers(ctx, resp)
     }

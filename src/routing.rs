@@ -57,6 +57,8 @@ pub struct Route {
     pub group: Arc<OriginGroup>,
     /// `None`: a public route.
     pub tokens: Option<RouteTokens>,
+    /// Stores for the HLS lifetimes whatever lifetime the origin gives.
+    pub override_origin_ttl: bool,
 }
 
 /// All routes, longest prefix first.
@@ -92,6 +94,7 @@ impl RouteTable {
                 prefix: r.prefix.clone(),
                 group: group.clone(),
                 tokens,
+                override_origin_ttl: r.override_origin_ttl,
             }));
         }
         routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));

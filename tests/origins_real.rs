@@ -200,7 +200,14 @@ where
             "hls.js: {}",
             report.raw
         );
-        let errors: Vec<_> = report.errors.iter().map(|e| &e.details).collect();
+        // hls.js skipping a gap in the encoder's first frames is the source's, not the
+        // edge's; anything else (every network error above all) is a failure
+        let errors: Vec<_> = report
+            .errors
+            .iter()
+            .filter(|e| e.details != "bufferSeekOverHole")
+            .map(|e| &e.details)
+            .collect();
         assert!(
             errors.is_empty(),
             "hls.js errors {errors:?}: {}",

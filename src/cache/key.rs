@@ -1,46 +1,75 @@
-//! The cache key: route + normalized path + query without token parameters.
+//! The cache key: route + normalized path + query without the parameters that do not
+//! name the object.
 //!
-//! Two viewers with different tokens must share one object, so the
-//! parameters that carry playback tokens never reach the key; the LL-HLS
-//! delivery directives (`_HLS_msn`, `_HLS_part`, `_HLS_skip`) do, since they
-//! select a different object (rfc8216bis 6.2.5). The remaining parameters are
-//! kept in the order the client sent them: players send `_HLS_*` in UTF-8
+//! Two viewers with different tokens must share one object, so the parameters that carry
+//! playback tokens never reach the key; nor does the `CMCD` parameter (CTA-5004) players
+//! such as hls.js, Shaka, dash.js and ExoPlayer add to every request with values that
+//! change each time, nor the parameters the operator lists (`cache.ignore_query_params`,
+//! e.g. analytics tags). The LL-HLS delivery directives (`_HLS_msn`, `_HLS_part`,
+//! `_HLS_skip`) do, since they select a different object (rfc8216bis 6.2.5). The remaining
+//! parameters are kept in the order the client sent them: players send `_HLS_*` in UTF-8
 //! order "to improve server cache utilization".
 
 use pingora::cache::CacheKey;
+
+use crate::config::{CacheSettings, Cmcd};
+
+/// The CMCD query parameter (CTA-5004 section 2).
+pub const CMCD_PARAM: &str = "CMCD";
 
 /// Builds cache keys for one edge.
 #[derive(Debug, Clone)]
 pub struct CacheKeyBuilder {
     token_params: Vec<String>,
+    /// Never in a key; removed from origin requests too when `strip_from_origin`.
+    ignored: Vec<String>,
+    /// `CMCD` goes to origins (`cache.cmcd: forward`).
+    forward_cmcd: bool,
 }
 
 impl CacheKeyBuilder {
     /// `token_params`: query parameter names that carry tokens (`hdnts`, ...).
-    pub fn new(token_params: Vec<String>) -> Self {
-        CacheKeyBuilder { token_params }
+    pub fn new(token_params: Vec<String>, settings: &CacheSettings) -> Self {
+        let mut ignored = settings.ignore_query_params.clone();
+        ignored.push(CMCD_PARAM.to_string());
+        CacheKeyBuilder {
+            token_params,
+            ignored,
+            forward_cmcd: settings.cmcd == Cmcd::Forward,
+        }
     }
 
     /// The key of `path?query` on route `route`.
     pub fn key(&self, route: &str, path: &str, query: Option<&str>) -> CacheKey {
-        let query = self.strip_tokens(query);
+        let query = self.kept(query, |name| {
+            self.token_params.iter().any(|t| t == name) || self.ignored.iter().any(|t| t == name)
+        });
         // length-prefixed so that no route/path pair can collide with another
         let primary = format!("{}:{route}{}:{path}?{query}", route.len(), path.len());
         CacheKey::new(primary, "")
     }
 
-    /// The query without token parameters (what the key and the origin see).
+    /// The query an origin is sent: without tokens and ignored parameters (`CMCD`
+    /// only when `cache.cmcd: strip`).
     pub fn strip_tokens(&self, query: Option<&str>) -> String {
+        self.kept(query, |name| {
+            self.token_params.iter().any(|t| t == name)
+                || self
+                    .ignored
+                    .iter()
+                    .any(|t| t == name && !(self.forward_cmcd && name == CMCD_PARAM))
+        })
+    }
+
+    /// `query` without the parameters `drop` names, in the order sent.
+    fn kept(&self, query: Option<&str>, drop: impl Fn(&str) -> bool) -> String {
         let Some(query) = query else {
             return String::new();
         };
         query
             .split('&')
             .filter(|kv| !kv.is_empty())
-            .filter(|kv| {
-                let name = kv.split_once('=').map_or(*kv, |(n, _)| n);
-                !self.token_params.iter().any(|t| t == name)
-            })
+            .filter(|kv| !drop(kv.split_once('=').map_or(*kv, |(n, _)| n)))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -51,8 +80,15 @@ mod tests {
     use super::*;
     use pingora::cache::key::CacheHashKey;
 
+    fn settings(extra: &str) -> CacheSettings {
+        let text = format!(
+            "cache: {{{extra}}}\norigin_groups: {{g: {{origins: [{{url: 'http://127.0.0.1:1'}}]}}}}\nroutes: [{{prefix: /, origin_group: g}}]\n"
+        );
+        crate::config::Config::parse(&text).expect("valid").cache
+    }
+
     fn builder() -> CacheKeyBuilder {
-        CacheKeyBuilder::new(vec!["hdnts".into(), "__token__".into()])
+        CacheKeyBuilder::new(vec!["hdnts".into(), "__token__".into()], &settings(""))
     }
 
     #[test]
@@ -74,6 +110,34 @@ mod tests {
         assert_eq!(
             b.strip_tokens(Some("_HLS_msn=10&hdnts=x&_HLS_part=2")),
             "_HLS_msn=10&_HLS_part=2"
+        );
+    }
+
+    #[test]
+    fn cmcd_and_listed_parameters_are_not_part_of_the_key() {
+        let b = CacheKeyBuilder::new(vec![], &settings("ignore_query_params: [utm_source]"));
+        let a = b.key(
+            "hls",
+            "/a/s.ts",
+            Some("CMCD=br%3D800%2Cbl%3D2000&utm_source=x"),
+        );
+        let c = b.key("hls", "/a/s.ts", Some("CMCD=br%3D3200%2Cbl%3D300"));
+        assert_eq!(a.combined_bin(), c.combined_bin());
+        assert_eq!(
+            a.combined_bin(),
+            b.key("hls", "/a/s.ts", None).combined_bin()
+        );
+        assert_eq!(b.strip_tokens(Some("CMCD=x&a=1&utm_source=y")), "a=1");
+        let blocking = b.key("hls", "/a/i.m3u8", Some("_HLS_msn=4&CMCD=x"));
+        assert_ne!(
+            blocking.combined_bin(),
+            b.key("hls", "/a/i.m3u8", None).combined_bin()
+        );
+        let forward = CacheKeyBuilder::new(vec![], &settings("cmcd: forward"));
+        assert_eq!(forward.strip_tokens(Some("CMCD=x&a=1")), "CMCD=x&a=1");
+        assert_eq!(
+            forward.key("h", "/s.ts", Some("CMCD=x")).combined_bin(),
+            forward.key("h", "/s.ts", None).combined_bin()
         );
     }
 

@@ -31,9 +31,12 @@ use pingora::cache::trace::SpanHandle;
 use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::{Error, ErrorType, Result};
 
-use super::policy::CachePolicy;
+use super::policy::{CachePolicy, StorePlan};
 use crate::hls::{ObjectClass, PlaylistSummary};
 use crate::metrics;
+
+/// Playlist keys whose class is remembered.
+const CLASSES_REMEMBERED: u64 = 100_000;
 
 /// One stored response.
 struct Entry {
@@ -71,6 +74,10 @@ pub struct StoredClass(pub ObjectClass);
 pub struct MemoryStorage {
     objects: moka::sync::Cache<u128, Arc<Entry>>,
     policy: CachePolicy,
+    /// The class each playlist key had at its last fill, remembered past the object
+    /// itself: the next miss of the key can be told its class's `Cache-Control` before
+    /// its body arrives.
+    classes: moka::sync::Cache<u128, ObjectClass>,
 }
 
 impl MemoryStorage {
@@ -86,7 +93,20 @@ impl MemoryStorage {
                 }
             })
             .build();
-        MemoryStorage { objects, policy }
+        let classes = moka::sync::Cache::builder()
+            .max_capacity(CLASSES_REMEMBERED)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
+        MemoryStorage {
+            objects,
+            policy,
+            classes,
+        }
+    }
+
+    /// The class the playlist at `key` had when last stored, if remembered.
+    pub fn remembered_class(&self, key: &CacheKey) -> Option<ObjectClass> {
+        self.classes.get(&key_of(key))
     }
 
     /// Bytes currently held (bodies and metadata), as moka weighs them.
@@ -109,6 +129,9 @@ impl MemoryStorage {
             .is_playlist()
             .then(|| PlaylistSummary::of(class, &body));
         let class = summary.map_or(class, |s| s.class);
+        if summary.is_some() {
+            self.classes.insert(key, class);
+        }
         self.policy.refine_meta(&mut meta, class, summary.as_ref());
         let size = body.len();
         self.put(key, &meta, body, class, summary);
@@ -184,11 +207,7 @@ impl Storage for MemoryStorage {
         meta: &CacheMeta,
         _trace: &SpanHandle,
     ) -> Result<MissHandler> {
-        let (internal, header) = meta.serialize()?;
-        let mut stored = CacheMeta::deserialize(&internal, &header)?;
-        if let Some(class) = meta.extensions().get::<StoredClass>() {
-            stored.extensions_mut().insert(*class);
-        }
+        let stored = owned_copy(meta)?;
         Ok(Box::new(BodyFill {
             storage: self,
             key: key_of(key),
@@ -222,8 +241,7 @@ impl Storage for MemoryStorage {
         };
         // RFC 9111 4.3.4: the stored response, freshened by the 304; its lifetime
         // follows its class (as at insert), with the same stale-if-error window
-        let (internal, header) = meta.serialize()?;
-        let mut meta = CacheMeta::deserialize(&internal, &header)?;
+        let mut meta = owned_copy(meta)?;
         self.policy
             .refine_meta(&mut meta, old.class, old.summary.as_ref());
         self.put(id, &meta, old.body.clone(), old.class, old.summary);
@@ -233,6 +251,19 @@ impl Storage for MemoryStorage {
     fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
         self
     }
+}
+
+/// A copy of `meta` this storage owns (Pingora lends it), with the policy's extensions.
+fn owned_copy(meta: &CacheMeta) -> Result<CacheMeta> {
+    let (internal, header) = meta.serialize()?;
+    let mut copy = CacheMeta::deserialize(&internal, &header)?;
+    if let Some(class) = meta.extensions().get::<StoredClass>() {
+        copy.extensions_mut().insert(*class);
+    }
+    if let Some(plan) = meta.extensions().get::<StorePlan>() {
+        copy.extensions_mut().insert(*plan);
+    }
+    Ok(copy)
 }
 
 fn compact_key_of(key: &CompactCacheKey) -> u128 {

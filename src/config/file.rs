@@ -71,6 +71,11 @@ pub struct CacheFile {
     pub live_playlist_max_age: Option<String>,
     pub lock_timeout: Option<String>,
     pub stale_if_error: Option<String>,
+    pub other: Option<String>,
+    pub cmcd: Option<String>,
+    pub ignore_query_params: Option<Vec<String>>,
+    pub set_cookie: Option<String>,
+    pub targeted_field: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -158,6 +163,7 @@ pub struct RouteFile {
     pub prefix: Option<String>,
     pub origin_group: Option<String>,
     pub tokens: Option<TokensFile>,
+    pub override_origin_ttl: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

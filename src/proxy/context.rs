@@ -59,6 +59,9 @@ pub struct RequestCtx {
     pub started: Instant,
     pub route: Option<Arc<Route>>,
     pub class: ObjectClass,
+    /// For a playlist fetched before its body tells its class: the class its key had
+    /// at its last fill, for the response's `Cache-Control`.
+    pub decor_class: Option<ObjectClass>,
     pub cache: CacheResult,
     /// Indices (in the route's group) of the origins tried so far; each is
     /// tried at most once.
@@ -78,6 +81,9 @@ pub struct RequestCtx {
     /// The origin (index in the route's group) that answered this request with a
     /// 200 or a 304: the playlist sent is that origin's word.
     pub answered_by: Option<usize>,
+    /// A `304 Not Modified` from the origin: its fields freshen the stored header
+    /// (RFC 9111 4.3.4) when the policy admits the merged response.
+    pub not_modified: Option<Box<pingora::http::ResponseHeader>>,
     /// The outcome of the current origin's answer (ok or slow), reported once its
     /// body is through (a body cut short reports a failure instead).
     pub answer_outcome: Option<crate::upstream::Outcome>,
@@ -112,6 +118,7 @@ impl RequestCtx {
             started: Instant::now(),
             route: None,
             class: ObjectClass::Other,
+            decor_class: None,
             cache: CacheResult::Bypass,
             tried: Vec::new(),
             hop: None,
@@ -120,6 +127,7 @@ impl RequestCtx {
             from_peer: false,
             playlist_progress: Vec::new(),
             answered_by: None,
+            not_modified: None,
             answer_outcome: None,
             pending_404: None,
             shard_key: String::new(),

@@ -54,7 +54,17 @@ pub fn settle(session: &Session, ctx: &mut RequestCtx) -> Option<Duration> {
             ctx.cache = CacheResult::Coalesced;
         }
     }
-    let lifetime = meta.fresh_until().duration_since(meta.created()).ok();
+    // a playlist fetched before its body was read has no lifetime of its own yet
+    if ctx.class == ObjectClass::Playlist && ctx.cache == CacheResult::Miss {
+        return None;
+    }
+    // the whole lifetime, upstream age included: caches below subtract `Age`
+    // (to the nearest second: the epoch is stamped a moment after the lifetime)
+    let lifetime = meta
+        .fresh_until()
+        .duration_since(meta.epoch())
+        .ok()
+        .map(|d| Duration::from_secs((d.as_millis() as u64 + 500) / 1000));
     if ctx.cache == CacheResult::Hit {
         ctx.remaining_ttl = meta.fresh_until().duration_since(SystemTime::now()).ok();
     }

@@ -48,7 +48,12 @@ impl ResponseDecor {
             Audience::Shared
         };
         let status = resp.status.as_u16();
-        if let Some(cc) = policy.downstream_cache_control(ctx.class, status, lifetime, audience) {
+        let origin = policy
+            .directives(resp, std::time::SystemTime::now())
+            .downstream();
+        let class = ctx.decor_class.unwrap_or(ctx.class);
+        if let Some(cc) = policy.downstream_cache_control(class, status, lifetime, audience, origin)
+        {
             resp.insert_header(http::header::CACHE_CONTROL, cc)?;
         }
         self.cors(resp)
