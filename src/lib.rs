@@ -19,6 +19,8 @@ pub mod cache;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod redaction;
+pub mod request_path;
 pub mod routing;
 pub mod server;
 pub mod streams;

@@ -3,7 +3,7 @@
 //!
 //! | phase | what happens | module |
 //! |---|---|---|
-//! | `request_filter` | method, CDN-Loop, path and route checks | `routing`, `proxy::admission` |
+//! | `request_filter` | message rules, method, CDN-Loop, path and route checks | `proxy::message_rules`, `request_path`, `routing`, `proxy::admission` |
 //! | `request_cache_filter` | enable the cache for segments and playlists | `cache::policy` |
 //! | `cache_key_callback` | route + path + query without tokens | `cache::key` |
 //! | `cache_hit_filter` | a live playlist older than the request is refused | `proxy::freshness` |
@@ -18,12 +18,14 @@
 //! | `response_body_filter` | a playlist from an origin: stream book (stale origins, no regression, statistics), then session tokens | `proxy::playlist_response`, `streams`, `proxy::playlist_tokens` |
 //! | `fail_to_proxy` | a media body cut after its header went out is completed from another origin (a range request), else an error status | `proxy::media_resume` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
+//! | `request_summary` | what Pingora's own log lines say of a request, secrets redacted | `redaction` |
 
 pub mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
 mod media_resume;
+mod message_rules;
 mod origin_choice;
 mod playback_tokens;
 mod playlist_response;
@@ -302,6 +304,24 @@ impl ProxyHttp for Edge {
         // a cut body completed from another origin is not a failed request
         // (`media_resume` logged it)
         ctx.resumed
+    }
+
+    /// Pingora's "Fail to proxy" and cache error lines name the request with
+    /// this: its target with token values redacted, never cookies.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("-");
+        format!(
+            "{} {}, Host: {}",
+            req.method,
+            crate::redaction::target(target),
+            crate::redaction::line(host)
+        )
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {

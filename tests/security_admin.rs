@@ -34,7 +34,10 @@ async fn cross_site_and_rebound_requests_are_refused() {
     let own_origin = format!("http://{own_host}");
     let cases: [(&[(&str, &str)], &str); 4] = [
         (
-            &[("Origin", "http://evil.example"), ("Content-Type", "text/plain")],
+            &[
+                ("Origin", "http://evil.example"),
+                ("Content-Type", "text/plain"),
+            ],
             "origin",
         ),
         (&[("Origin", "null")], "origin"),
@@ -63,7 +66,10 @@ async fn cross_site_and_rebound_requests_are_refused() {
     let r = admin_request(&edge, "POST", "/sessions/viewer-3/revoke", &[], b"").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let list = revoked(&edge, &[]).await;
-    assert!(list.contains("viewer-2") && list.contains("viewer-3"), "{list}");
+    assert!(
+        list.contains("viewer-2") && list.contains("viewer-3"),
+        "{list}"
+    );
     let metrics = edge.metrics().await;
     let refused = metric_value(&metrics, "hls_edge_admin_refused_total", &[]);
     assert_eq!(refused, Some(5.0), "{metrics}");
@@ -98,7 +104,8 @@ async fn the_bearer_token_guards_every_endpoint_but_the_probes() {
         let none = admin_request(&edge, method, path, &[], b"").await;
         assert_eq!(none.status, 401, "{method} {path}");
         assert!(
-            none.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")),
+            none.header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Bearer")),
             "{:?}",
             none.headers
         );
@@ -111,11 +118,9 @@ async fn the_bearer_token_guards_every_endpoint_but_the_probes() {
         )
         .await;
         assert_eq!(wrong.status, 401, "{method} {path}");
-        assert!(
-            !revoked(&edge, &[("Authorization", &bearer)])
-                .await
-                .contains("viewer-9")
-        );
+        assert!(!revoked(&edge, &[("Authorization", &bearer)])
+            .await
+            .contains("viewer-9"));
     }
     let r = admin_request(
         &edge,

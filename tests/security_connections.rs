@@ -29,13 +29,18 @@ async fn counter(edge: &TestEdge, name: &str, label: (&str, &str)) -> f64 {
 
 /// Polls `/metrics` until `name{label}` reaches `want`.
 async fn wait_counter(edge: &TestEdge, name: &str, label: (&str, &str), want: f64) {
-    let deadline = Deadline::new(format!("{name}{label:?} reaching {want}"), Duration::from_secs(5));
+    let deadline = Deadline::new(
+        format!("{name}{label:?} reaching {want}"),
+        Duration::from_secs(5),
+    );
     loop {
         let text = edge.metrics().await;
         if metric_value(&text, name, &[label]).unwrap_or(0.0) >= want {
             return;
         }
-        deadline.tick(Duration::from_millis(20), || text.clone()).await;
+        deadline
+            .tick(Duration::from_millis(20), || text.clone())
+            .await;
     }
 }
 
@@ -45,12 +50,20 @@ const REFUSED: &str = "hls_edge_connections_refused_total";
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let origin = CountingOrigin::start();
-    let edge = edge_with(origin.addr(), "  idle_timeout: 1s\n  keepalive_timeout: 30s\n").await;
+    let edge = edge_with(
+        origin.addr(),
+        "  idle_timeout: 1s\n  keepalive_timeout: 30s\n",
+    )
+    .await;
     let mut client = connect(&edge).await;
     let started = Instant::now();
     let closed = client.closed_within(Duration::from_secs(5)).await;
     let took = started.elapsed();
-    assert_eq!(closed.as_deref(), Some(&b""[..]), "not closed (or not silently)");
+    assert_eq!(
+        closed.as_deref(),
+        Some(&b""[..]),
+        "not closed (or not silently)"
+    );
     assert!(
         took >= Duration::from_millis(800) && took < Duration::from_secs(4),
         "closed after {took:?}"
@@ -62,16 +75,30 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 async fn an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout() {
     let origin = CountingOrigin::start();
     origin.set("/pub/a.ts", Reply::segment(100));
-    let edge = edge_with(origin.addr(), "  keepalive_timeout: 1s\n  idle_timeout: 30s\n").await;
+    let edge = edge_with(
+        origin.addr(),
+        "  keepalive_timeout: 1s\n  idle_timeout: 30s\n",
+    )
+    .await;
     let mut client = connect(&edge).await;
-    assert_eq!(client.get("/pub/a.ts", &[]).await.expect("first").status, 200);
+    assert_eq!(
+        client.get("/pub/a.ts", &[]).await.expect("first").status,
+        200
+    );
     // a request inside the window is served on the same connection
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(client.get("/pub/a.ts", &[]).await.expect("second").status, 200);
+    assert_eq!(
+        client.get("/pub/a.ts", &[]).await.expect("second").status,
+        200
+    );
     let started = Instant::now();
     let closed = client.closed_within(Duration::from_secs(5)).await;
     let took = started.elapsed();
-    assert_eq!(closed.as_deref(), Some(&b""[..]), "kept open after its keep-alive");
+    assert_eq!(
+        closed.as_deref(),
+        Some(&b""[..]),
+        "kept open after its keep-alive"
+    );
     assert!(
         took >= Duration::from_millis(800) && took < Duration::from_secs(4),
         "closed after {took:?}"
@@ -90,7 +117,9 @@ async fn a_slowloris_header_is_cut_at_the_header_deadline() {
     // a byte every 200 ms: every read is quick, the header never ends
     let trickle = tokio::spawn(async move {
         use tokio::io::AsyncWriteExt;
-        let _ = writer.write_all(b"GET /pub/slow.ts HTTP/1.1\r\nHost: x\r\n").await;
+        let _ = writer
+            .write_all(b"GET /pub/slow.ts HTTP/1.1\r\nHost: x\r\n")
+            .await;
         for _ in 0..50 {
             if writer.write_all(b"X").await.is_err() {
                 return;
@@ -110,7 +139,9 @@ async fn a_slowloris_header_is_cut_at_the_header_deadline() {
             }
         }
     };
-    let cut = tokio::time::timeout(Duration::from_secs(6), read).await.is_ok();
+    let cut = tokio::time::timeout(Duration::from_secs(6), read)
+        .await
+        .is_ok();
     trickle.abort();
     let took = started.elapsed();
     assert!(cut, "a header trickling for {took:?} was never cut");
@@ -169,7 +200,10 @@ async fn connections_are_capped_per_client_address() {
     wait_counter(&edge, REFUSED, ("reason", "per-client"), 1.0).await;
     // a closed connection frees its place
     drop(held.pop());
-    let deadline = Deadline::new("a place freed by a closed connection", Duration::from_secs(5));
+    let deadline = Deadline::new(
+        "a place freed by a closed connection",
+        Duration::from_secs(5),
+    );
     loop {
         let mut again = connect(&edge).await;
         if let Ok(r) = again.get("/pub/a.ts", &[]).await {
@@ -180,7 +214,11 @@ async fn connections_are_capped_per_client_address() {
         }
         deadline.tick(Duration::from_millis(50), String::new).await;
     }
-    assert_eq!(origin.hits("/pub/a.ts"), 1, "one fetch, the rest from the cache");
+    assert_eq!(
+        origin.hits("/pub/a.ts"),
+        1,
+        "one fetch, the rest from the cache"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -200,7 +238,9 @@ async fn connections_are_capped_in_all() {
         if metric_value(&text, "hls_edge_connections_open", &[]) == Some(2.0) {
             break;
         }
-        deadline.tick(Duration::from_millis(20), || text.clone()).await;
+        deadline
+            .tick(Duration::from_millis(20), || text.clone())
+            .await;
     }
     let mut third = connect(&edge).await;
     let refused = third.closed_within(Duration::from_secs(5)).await;

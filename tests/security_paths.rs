@@ -79,7 +79,11 @@ async fn path_tricks_are_refused_on_public_and_token_routes_alike() {
         }
     }
     origin.settle(Duration::from_millis(200), Duration::from_secs(2));
-    assert_eq!(origin.received_text(), "", "a path trick reached the origin");
+    assert_eq!(
+        origin.received_text(),
+        "",
+        "a path trick reached the origin"
+    );
     let metrics = edge.metrics().await;
     let counted = metric_value(
         &metrics,
@@ -114,7 +118,10 @@ async fn equivalent_spellings_are_one_object() {
             "{second} after {first}: {:?}",
             b.header("cache-status")
         );
-        assert_eq!(origin.request_lines().last().map(String::as_str), Some(origin_line));
+        assert_eq!(
+            origin.request_lines().last().map(String::as_str),
+            Some(origin_line)
+        );
     }
     assert_eq!(origin.request_lines().len(), 3);
 

@@ -18,7 +18,10 @@ fn stream_origin() -> CountingOrigin {
     let origin = CountingOrigin::start();
     origin.set(
         "/hls/preview.m3u8",
-        Reply::playlist(multivariant_playlist(&[("streamA/low/index.m3u8", 400_000)])),
+        Reply::playlist(multivariant_playlist(&[(
+            "streamA/low/index.m3u8",
+            400_000,
+        )])),
     );
     for stream in ["streamA", "streamB"] {
         origin.set(
@@ -100,7 +103,10 @@ async fn a_url_token_for_one_playlist_reaches_its_children_only() {
     let children = playlist(&edge, &format!("/hls/preview.m3u8?hdnts={entry}")).await;
     assert_eq!(children.len(), 1, "{children:?}");
     let variant = &children[0];
-    assert!(variant.starts_with("/hls/streamA/low/index.m3u8?"), "{variant}");
+    assert!(
+        variant.starts_with("/hls/streamA/low/index.m3u8?"),
+        "{variant}"
+    );
     let session = session_of(variant);
     assert_eq!(
         token_field(&session, "acl").as_deref(),
@@ -269,12 +275,19 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
     assert_eq!(r.status, 502);
     let auth = format!("Bearer {bearer}");
     let r = edge
-        .get_with(&format!("/hls/a/z.ts?hdnts={token}"), &[("Authorization", &auth)])
+        .get_with(
+            &format!("/hls/a/z.ts?hdnts={token}"),
+            &[("Authorization", &auth)],
+        )
         .await;
     assert_eq!(r.status, 502);
-    let path_token = hls_edge::auth::placement::path_segment("hdnts", &percent_decoded(&other));
+    // the path form suits URL tokens (no `/` in them): one for another file
+    let other_file = url_token("/hls/b/x.ts", "viewer-6");
+    secrets.extend(hex_runs(&other_file));
+    let path_token =
+        hls_edge::auth::placement::path_segment("hdnts", &percent_decoded(&other_file));
     let r = edge.get(&format!("/hls/{path_token}/a/x.ts")).await;
-    assert_eq!(r.status, 403, "a path-placed token for another stream");
+    assert_eq!(r.status, 403, "a path-placed token for another file");
     let r = edge.get(&format!("/nowhere/{path_token}/x.ts")).await;
     assert_eq!(r.status, 404);
     let r = edge
@@ -291,7 +304,10 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
     let r = edge
         .get_with(
             "/hls/a/p.ts",
-            &[("X-HLS-Edge-Peer", "t=1;sig=5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e")],
+            &[(
+                "X-HLS-Edge-Peer",
+                "t=1;sig=5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e",
+            )],
         )
         .await;
     assert_eq!(r.status, 401);
@@ -309,7 +325,9 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
     // every line has landed once the access line of the last request has
     let deadline = Deadline::new("the last access log line", Duration::from_secs(5));
     while !edge.logs().contains("/live/streamA/master.m3u8") {
-        deadline.tick(Duration::from_millis(20), || edge.logs()).await;
+        deadline
+            .tick(Duration::from_millis(20), || edge.logs())
+            .await;
     }
     let logs = edge.logs();
     assert!(logs.contains("Fail to proxy"), "{logs}");
@@ -320,7 +338,9 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
             !lower.contains(&secret.to_ascii_lowercase()),
             "a secret ({secret}) is in the logs:\n{}",
             logs.lines()
-                .filter(|l| l.to_ascii_lowercase().contains(&secret.to_ascii_lowercase()))
+                .filter(|l| l
+                    .to_ascii_lowercase()
+                    .contains(&secret.to_ascii_lowercase()))
                 .take(5)
                 .collect::<Vec<_>>()
                 .join("\n")
