@@ -15,6 +15,7 @@
 //! or a `Display`.
 
 pub mod acl;
+pub mod bearer;
 mod escape;
 pub mod key;
 pub mod mint;
@@ -23,10 +24,12 @@ pub mod placement;
 pub mod revocation;
 pub mod scope;
 pub mod session;
+pub mod strength;
 pub mod token;
 pub mod verify;
 
 pub use acl::AclRefusal;
+pub use bearer::BearerToken;
 pub use key::{Algorithm, KeyError, TokenKey};
 pub use mint::{mint_acl_token, mint_url_token, MintError, TokenFields};
 pub use peer::{PeerError, PeerSecret};
@@ -34,6 +37,7 @@ pub use placement::{Placement, TokenValue, DEFAULT_TOKEN_NAME};
 pub use revocation::{Revocation, RevocationError, Revocations, MAX_REVOCATIONS};
 pub use scope::{SessionGrant, SessionTerms};
 pub use session::{mint_session_token, stream_acl, SessionSpec};
+pub use strength::WeakSecret;
 pub use token::{Token, TokenConfig, SESSION_SALT};
 pub use verify::{Request, TokenKind, Verified, Verifier, DEFAULT_SKEW_SECS};
 

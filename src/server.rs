@@ -108,6 +108,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         revocations,
         revocation_ttl: longest_token_lifetime(config),
         streams,
+        access: crate::admin::AdminAccess::new(&config.admin),
     };
 
     let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));
