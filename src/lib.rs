@@ -16,6 +16,7 @@ pub mod packager;
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod connections;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

@@ -3,6 +3,7 @@
 //!
 //! | phase | what happens | module |
 //! |---|---|---|
+//! | `early_request_filter` | the connection is busy: its send timeout (`connections`) | `connections` |
 //! | `request_filter` | message rules, method, CDN-Loop, path and route checks | `proxy::message_rules`, `request_path`, `routing`, `proxy::admission` |
 //! | `request_cache_filter` | enable the cache for segments and playlists | `cache::policy` |
 //! | `cache_key_callback` | route + path + query without tokens | `cache::key` |
@@ -49,6 +50,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::auth::PeerSecret;
 use crate::cache::{EdgeCache, StoredClass};
+use crate::config::ConnectionSettings;
 use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::RouteTable;
@@ -69,6 +71,8 @@ pub struct Edge {
     streams: Arc<StreamBook>,
     /// Connections for completing cut media bodies (`media_resume`).
     resume_connector: Connector,
+    /// Per-connection limits the request hooks apply (`crate::connections`).
+    connections: ConnectionSettings,
 }
 
 impl Edge {
@@ -88,7 +92,15 @@ impl Edge {
             peer_secret,
             streams,
             resume_connector: Connector::new(None),
+            connections: ConnectionSettings::default(),
         }
+    }
+
+    /// Uses `settings` for each request's connection (default: the
+    /// `connections:` defaults).
+    pub fn with_connections(mut self, settings: ConnectionSettings) -> Self {
+        self.connections = settings;
+        self
     }
 }
 
@@ -98,6 +110,15 @@ impl ProxyHttp for Edge {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new()
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        crate::connections::request_started(session, &self.connections);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -341,6 +362,7 @@ impl ProxyHttp for Edge {
                 access_log::write(session, e, ctx, status);
             }
         }
+        crate::connections::request_finished(session, e);
     }
 }
 

@@ -17,10 +17,20 @@ async fn edge_with(origin: impl std::fmt::Display, connections: &str) -> TestEdg
     TestEdge::start_config(&config).await
 }
 
+/// A connection to the player listener (which may open a moment after the
+/// admin listener the kit waits for).
 async fn connect(edge: &TestEdge) -> Client {
-    Client::connect_timeout(edge.addr(), Duration::from_secs(5))
-        .await
-        .expect("connect")
+    let deadline = Deadline::new("the player listener accepting", Duration::from_secs(5));
+    loop {
+        match Client::connect_timeout(edge.addr(), Duration::from_secs(5)).await {
+            Ok(client) => return client,
+            Err(e) => {
+                deadline
+                    .tick(Duration::from_millis(20), || e.to_string())
+                    .await
+            }
+        }
+    }
 }
 
 async fn counter(edge: &TestEdge, name: &str, label: (&str, &str)) -> f64 {

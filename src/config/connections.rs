@@ -83,14 +83,6 @@ pub fn validate(f: &ConnectionsFile, p: &mut Problems) -> Option<ConnectionSetti
     let header_timeout = timeout(p, "header_timeout", &f.header_timeout, "10s");
     let keepalive_timeout = timeout(p, "keepalive_timeout", &f.keepalive_timeout, "30s");
     let send_timeout = timeout(p, "send_timeout", &f.send_timeout, "30s");
-    if let (Some(all), Some(one)) = (max, max_per_client) {
-        if one > all {
-            p.push(
-                "connections.max_per_client",
-                "is larger than connections.max",
-            );
-        }
-    }
     Some(ConnectionSettings {
         max: max?,
         max_per_client: max_per_client?,
