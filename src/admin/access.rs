@@ -101,7 +101,7 @@ impl AdminAccess {
         let name = host_name(host).to_ascii_lowercase();
         name.parse::<IpAddr>().is_ok()
             || name == "localhost"
-            || self.allowed_hosts.iter().any(|h| *h == name)
+            || self.allowed_hosts.contains(&name)
     }
 }
 

@@ -167,7 +167,7 @@ fn covers(grant: &[String], dir: &str) -> bool {
             .char_indices()
             .map(|(i, _)| i)
             .chain(std::iter::once(literal.len()))
-            .any(|end| glob_match(head.as_bytes(), literal[..end].as_bytes()))
+            .any(|end| glob_match(head.as_bytes(), &literal.as_bytes()[..end]))
     })
 }
 
