@@ -99,9 +99,7 @@ impl AdminAccess {
 
     fn names_this_listener(&self, host: &str) -> bool {
         let name = host_name(host).to_ascii_lowercase();
-        name.parse::<IpAddr>().is_ok()
-            || name == "localhost"
-            || self.allowed_hosts.contains(&name)
+        name.parse::<IpAddr>().is_ok() || name == "localhost" || self.allowed_hosts.contains(&name)
     }
 }
 
