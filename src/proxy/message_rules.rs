@@ -21,6 +21,7 @@
 use http::header::{HeaderMap, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::uri::{Authority, Uri};
 use http::Version;
+use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
 /// Why a request breaks a message rule; `reason()` is the bounded label of
@@ -50,20 +51,33 @@ impl MessageRefusal {
 
 /// Applies the rules; on success the request target is in origin-form.
 pub fn check(session: &mut Session) -> Result<(), MessageRefusal> {
-    let req = session.req_header();
+    if !session.is_body_empty() {
+        return Err(MessageRefusal::Body);
+    }
+    check_header(session.req_header_mut())
+}
+
+/// The rules a request's header alone decides. An HTTP/2 request names its
+/// authority in `:authority` (the URI) rather than `Host` (RFC 9113 8.3.1):
+/// it becomes the `Host`, so that both protocols look the same from here on.
+fn check_header(req: &mut RequestHeader) -> Result<(), MessageRefusal> {
     if asks_upgrade(&req.headers) {
         return Err(MessageRefusal::Upgrade);
     }
-    if declares_body(&req.headers) || !session.is_body_empty() {
+    if declares_body(&req.headers) {
         return Err(MessageRefusal::Body);
     }
-    let absolute = absolute_target(session.req_header().raw_path())?;
-    let req = session.req_header_mut();
-    if let Some((authority, origin_form)) = absolute {
+    if let Some((authority, origin_form)) = absolute_target(req.raw_path())? {
         // RFC 9112 3.2.2: the target's authority replaces any Host
         req.insert_header(HOST, authority.as_str())
             .map_err(|_| MessageRefusal::Host)?;
         req.set_uri(origin_form);
+    }
+    if !req.headers.contains_key(HOST) {
+        if let Some(authority) = req.uri.authority().map(|a| a.as_str().to_string()) {
+            req.insert_header(HOST, authority)
+                .map_err(|_| MessageRefusal::Host)?;
+        }
     }
     check_host(&req.headers, req.version)
 }
@@ -188,6 +202,21 @@ mod tests {
         for bad in [&b"ftp://x/hls/a.ts"[..], b"x:y", b"hls/a.ts"] {
             assert_eq!(absolute_target(bad), Err(MessageRefusal::Target), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn http2_authority_becomes_the_host() {
+        let mut req = RequestHeader::build("GET", b"/hls/a.ts", None).unwrap();
+        req.set_version(Version::HTTP_2);
+        req.set_uri("https://edge.example/hls/a.ts".parse().unwrap());
+        assert_eq!(check_header(&mut req), Ok(()));
+        assert_eq!(req.headers.get(HOST).unwrap(), "edge.example");
+        let mut bare = RequestHeader::build("GET", b"/hls/a.ts", None).unwrap();
+        bare.set_version(Version::HTTP_2);
+        assert_eq!(check_header(&mut bare), Err(MessageRefusal::Host));
+        let mut h1 = RequestHeader::build("GET", b"/hls/a.ts", None).unwrap();
+        h1.insert_header("upgrade", "websocket").unwrap();
+        assert_eq!(check_header(&mut h1), Err(MessageRefusal::Upgrade));
     }
 
     #[test]
