@@ -113,6 +113,8 @@ pub fn line(text: &str) -> Cow<'_, str> {
         for form in [
             format!("{name}: "),
             format!("{name}\": \""),
+            // the same, quoted again by the JSON formatter
+            format!("{name}\\\": \\\""),
             format!("{name}="),
         ] {
             out = redact_after(&out, &form, is_header_value_byte);
@@ -210,6 +212,10 @@ mod tests {
         let out = line(debug);
         assert!(!out.contains("hdnts=x") && !out.contains("abcd"), "{out}");
         assert!(out.contains(r#""accept": "*/*""#), "{out}");
+        // the JSON formatter escapes the quotes of a debug-printed map
+        let json = r#"{"message":"headers: {\"cookie\": \"site=abc123\", \"accept\": \"*/*\"}"}"#;
+        let out = line(json);
+        assert!(!out.contains("abc123") && out.contains("accept"), "{out}");
         let encoded = "hdnts=exp%3D1%7Ehmac%3D00ff00ff&key=abc";
         let request = format!("GET /x?{encoded} HTTP/1.1");
         let out = line(&request);

@@ -240,6 +240,17 @@ fn hex_runs(text: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_log_line_at_any_level_carries_a_usable_secret() {
+    secrets_stay_out_of_logs("text").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_json_log_line_carries_a_usable_secret() {
+    secrets_stay_out_of_logs("json").await;
+}
+
+/// Sends every kind of request that gets a token or a credential logged,
+/// with the log at `trace` in `format`, and looks for any of them.
+async fn secrets_stay_out_of_logs(format: &str) {
     let live = stream_origin();
     live.set(
         "/live/streamA/master.m3u8",
@@ -259,7 +270,9 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
         )
         .env("TEST_TOKEN_KEY", KEY)
         .env("RUST_LOG", "trace")
-        .extra_yaml("log:\n  level: trace\n  access_log: true\n");
+        .extra_yaml(&format!(
+            "log:\n  level: trace\n  access_log: true\n  format: {format}\n"
+        ));
     let edge = TestEdge::start_config(&config).await;
     let token = entry_token("/hls/a/*", "viewer-5");
     let other = entry_token("/hls/b/*", "viewer-6");
@@ -270,7 +283,8 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
 
     let r = edge.get(&format!("/hls/a/x.ts?hdnts={token}")).await;
     assert_eq!(r.status, 502, "a dead origin: Fail to proxy is logged");
-    let cookie = format!("hdnts={token}");
+    let cookie = format!("site=c00k1e-5ecret; hdnts={token}");
+    secrets.push("c00k1e-5ecret".into());
     let r = edge.get_with("/hls/a/y.ts", &[("Cookie", &cookie)]).await;
     assert_eq!(r.status, 502);
     let auth = format!("Bearer {bearer}");
@@ -331,6 +345,8 @@ async fn no_log_line_at_any_level_carries_a_usable_secret() {
     }
     let logs = edge.logs();
     assert!(logs.contains("Fail to proxy"), "{logs}");
+    // the lines that named them are there, with the secrets taken out
+    assert!(logs.contains("<redacted>"), "{logs}");
     assert!(logs.contains("access"), "{logs}");
     let lower = logs.to_ascii_lowercase();
     for secret in &secrets {
