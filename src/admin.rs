@@ -3,6 +3,12 @@
 //!
 //! It is a separate Pingora service so that it is never reachable through the
 //! player-facing listener, and binds loopback unless configured otherwise.
+//! Every request first meets the access rules of `access` (the listener's
+//! own `Host`, no cross-site browser request, the bearer token if any).
+
+mod access;
+
+pub use access::{AdminAccess, AdminRefusal};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +41,8 @@ pub struct Admin {
     pub revocation_ttl: std::time::Duration,
     /// Viewers and playlist progress per stream, fed by the proxy.
     pub streams: Arc<StreamBook>,
+    /// Who may use this listener.
+    pub access: AdminAccess,
 }
 
 #[async_trait]
@@ -42,6 +50,9 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let path = req.uri.path().to_string();
+        if let Err(refusal) = self.access.check(&path, &req.headers) {
+            return refused(refusal, &path);
+        }
         if let Some(rest) = path.strip_prefix("/sessions") {
             return self.sessions(&req.method, rest);
         }
@@ -282,6 +293,31 @@ impl Admin {
         let text = serde_json::to_vec_pretty(&body).unwrap_or_default();
         reply(200, "application/json", text)
     }
+}
+
+/// 403 (or 401 with a `Bearer` challenge, RFC 6750 3), counted and logged.
+fn refused(refusal: AdminRefusal, path: &str) -> Response<Vec<u8>> {
+    metrics::ADMIN_REFUSED
+        .with_label_values(&[refusal.reason()])
+        .inc();
+    tracing::warn!(reason = refusal.reason(), path = %crate::redaction::target(path), "admin request refused");
+    let mut resp = reply(
+        refusal.status(),
+        "text/plain",
+        format!("{refusal}\n").into_bytes(),
+    );
+    let headers = resp.headers_mut();
+    headers.insert(
+        "x-admin-refused",
+        http::HeaderValue::from_static(refusal.reason()),
+    );
+    if refusal == AdminRefusal::Token {
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"hls-edge admin\""),
+        );
+    }
+    resp
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {

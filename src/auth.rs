@@ -15,23 +15,29 @@
 //! or a `Display`.
 
 pub mod acl;
+pub mod bearer;
 mod escape;
 pub mod key;
 pub mod mint;
 pub mod peer;
 pub mod placement;
 pub mod revocation;
+pub mod scope;
 pub mod session;
+pub mod strength;
 pub mod token;
 pub mod verify;
 
 pub use acl::AclRefusal;
+pub use bearer::BearerToken;
 pub use key::{Algorithm, KeyError, TokenKey};
 pub use mint::{mint_acl_token, mint_url_token, MintError, TokenFields};
 pub use peer::{PeerError, PeerSecret};
 pub use placement::{Placement, TokenValue, DEFAULT_TOKEN_NAME};
 pub use revocation::{Revocation, RevocationError, Revocations, MAX_REVOCATIONS};
+pub use scope::{SessionGrant, SessionTerms};
 pub use session::{mint_session_token, stream_acl, SessionSpec};
+pub use strength::WeakSecret;
 pub use token::{Token, TokenConfig, SESSION_SALT};
 pub use verify::{Request, TokenKind, Verified, Verifier, DEFAULT_SKEW_SECS};
 

@@ -4,6 +4,8 @@
 //! `file` is the schema as written; this module turns it into the model the
 //! rest of the edge uses and from which Pingora's own `ServerConf` is built.
 
+pub mod admin;
+pub mod connections;
 pub mod file;
 mod origins;
 pub mod packager;
@@ -16,6 +18,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use admin::AdminSettings;
+pub use connections::ConnectionSettings;
 pub use origins::{HealthConfig, OriginConfig, OriginGroupConfig, SiblingsConfig};
 pub use packager::PackagerConfig;
 pub use problems::{ConfigError, Problems};
@@ -28,6 +32,7 @@ use file::{CacheFile, ConfigFile, RouteFile};
 pub struct Config {
     pub edge: EdgeSettings,
     pub admin: AdminSettings,
+    pub connections: ConnectionSettings,
     pub cache: CacheSettings,
     pub cors: CorsSettings,
     pub log: LogSettings,
@@ -49,11 +54,6 @@ pub struct EdgeSettings {
     /// to peer origins and siblings are signed with it, and signed requests
     /// are admitted on token routes without a player token.
     pub peer_secret: Option<crate::auth::PeerSecret>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AdminSettings {
-    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -200,12 +200,8 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
     }
     let grace_period = p.duration("edge.grace_period", edge.grace_period.as_deref(), "5s");
 
-    p.unknown_keys("admin", &file.admin.unknown);
-    let admin_listen = p.socket_addr(
-        "admin.listen",
-        file.admin.listen.as_deref(),
-        "127.0.0.1:9090",
-    );
+    let admin = admin::validate(&file.admin, p);
+    let connections = connections::validate(&file.connections, p);
     let cache = cache_settings(&file.cache, p);
     p.unknown_keys("cors", &file.cors.unknown);
     let cors = CorsSettings {
@@ -245,9 +241,8 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
             grace_period: grace_period?,
             peer_secret,
         },
-        admin: AdminSettings {
-            listen: admin_listen?,
-        },
+        admin: admin?,
+        connections: connections?,
         cache: cache?,
         cors,
         log,

@@ -6,8 +6,8 @@
 use once_cell::sync::Lazy;
 use prometheus::{
     register_counter_vec, register_gauge, register_gauge_vec, register_histogram_vec,
-    register_int_counter, register_int_counter_vec, register_int_gauge_vec, CounterVec, Gauge,
-    GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec,
+    register_int_counter, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    CounterVec, Gauge, GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 /// Requests answered, by route, object class, status class (`2xx`...) and
@@ -204,8 +204,9 @@ pub static PLAYLIST_REGRESSIONS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
-/// Requests refused before the cache: `loop` (CDN-Loop), `no-route`,
-/// `method`.
+/// Requests refused before the cache: `upgrade`, `body`, `host`, `target`
+/// (message rules), `method`, `loop` (CDN-Loop), `bad-path`, `no-route`,
+/// `peer-auth`.
 pub static REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
         "hls_edge_refused_requests_total",
@@ -221,6 +222,56 @@ pub static TOKEN_REJECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
         "hls_edge_token_rejections_total",
         "Requests refused for their playback token, by reason",
+        &["reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Playlist child URIs sent without a session token: no token could cover
+/// the child without granting more than the request's token did.
+pub static SESSIONS_WITHHELD: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "hls_edge_session_tokens_withheld_total",
+        "Playlist child URIs left without a session token rather than given a wider one"
+    )
+    .expect("metric names are unique")
+});
+
+/// Player connections open now.
+pub static CONNECTIONS_OPEN: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "hls_edge_connections_open",
+        "Client connections open on the player-facing listeners"
+    )
+    .expect("metric names are unique")
+});
+
+/// Player connections refused at accept, by reason (`max`, `per-client`).
+pub static CONNECTIONS_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_connections_refused_total",
+        "Client connections refused at accept, by the limit reached",
+        &["reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Player connections closed by a timeout, by phase (`idle`, `header`,
+/// `keepalive`, `send`).
+pub static CONNECTION_TIMEOUTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_connection_timeouts_total",
+        "Client connections closed by a timeout, by phase",
+        &["phase"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Admin requests refused, by reason (`origin`, `host`, `token`).
+pub static ADMIN_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_admin_refused_total",
+        "Admin listener requests refused, by reason",
         &["reason"]
     )
     .expect("metric names are unique")
@@ -311,6 +362,11 @@ pub fn register_all() {
     Lazy::force(&PLAYLIST_REGRESSIONS);
     Lazy::force(&REFUSED);
     Lazy::force(&TOKEN_REJECTIONS);
+    Lazy::force(&SESSIONS_WITHHELD);
+    Lazy::force(&CONNECTIONS_OPEN);
+    Lazy::force(&CONNECTIONS_REFUSED);
+    Lazy::force(&CONNECTION_TIMEOUTS);
+    Lazy::force(&ADMIN_REFUSED);
     Lazy::force(&PACKAGER_BYTES);
     Lazy::force(&PACKAGER_LIVE);
     Lazy::force(&PACKAGER_SEGMENTS);

@@ -3,7 +3,8 @@
 //!
 //! | phase | what happens | module |
 //! |---|---|---|
-//! | `request_filter` | method, CDN-Loop, path and route checks | `routing`, `proxy::admission` |
+//! | `early_request_filter` | the connection is busy: its send timeout (`connections`) | `connections` |
+//! | `request_filter` | message rules, method, CDN-Loop, path and route checks | `proxy::message_rules`, `request_path`, `routing`, `proxy::admission` |
 //! | `request_cache_filter` | enable the cache for segments and playlists | `cache::policy` |
 //! | `cache_key_callback` | route + path + query without tokens | `cache::key` |
 //! | `cache_vary_filter` | the stored variant a request wants (`Vary`, RFC 9111 4.1) | `cache::variance` |
@@ -19,12 +20,14 @@
 //! | `response_body_filter` | a playlist from an origin: stream book (stale origins, no regression, statistics), then session tokens | `proxy::playlist_response`, `streams`, `proxy::playlist_tokens` |
 //! | `fail_to_proxy` | a media body cut after its header went out is completed from another origin (a range request), else an error status | `proxy::media_resume` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
+//! | `request_summary` | what Pingora's own log lines say of a request, secrets redacted | `redaction` |
 
 pub mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
 mod media_resume;
+mod message_rules;
 mod origin_choice;
 mod playback_tokens;
 mod playlist_response;
@@ -48,6 +51,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::auth::PeerSecret;
 use crate::cache::{directives, policy, variance, EdgeCache, StoredClass};
+use crate::config::ConnectionSettings;
 use crate::hls::ObjectClass;
 use crate::metrics;
 use crate::routing::RouteTable;
@@ -68,6 +72,8 @@ pub struct Edge {
     streams: Arc<StreamBook>,
     /// Connections for completing cut media bodies (`media_resume`).
     resume_connector: Connector,
+    /// Per-connection limits the request hooks apply (`crate::connections`).
+    connections: ConnectionSettings,
 }
 
 impl Edge {
@@ -87,7 +93,15 @@ impl Edge {
             peer_secret,
             streams,
             resume_connector: Connector::new(None),
+            connections: ConnectionSettings::default(),
         }
+    }
+
+    /// Uses `settings` for each request's connection (default: the
+    /// `connections:` defaults).
+    pub fn with_connections(mut self, settings: ConnectionSettings) -> Self {
+        self.connections = settings;
+        self
     }
 }
 
@@ -97,6 +111,15 @@ impl ProxyHttp for Edge {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new()
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        crate::connections::request_started(session, &self.connections);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -338,6 +361,24 @@ impl ProxyHttp for Edge {
         ctx.resumed
     }
 
+    /// Pingora's "Fail to proxy" and cache error lines name the request with
+    /// this: its target with token values redacted, never cookies.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("-");
+        format!(
+            "{} {}, Host: {}",
+            req.method,
+            crate::redaction::target(target),
+            crate::redaction::line(host)
+        )
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         origin_choice::finished(ctx);
@@ -355,6 +396,7 @@ impl ProxyHttp for Edge {
                 access_log::write(session, e, ctx, status);
             }
         }
+        crate::connections::request_finished(session, e);
     }
 }
 

@@ -121,36 +121,3 @@ impl RouteTable {
         groups
     }
 }
-
-/// Whether a request path is safe to route: absolute, no `.`/`..` segments
-/// (also percent-encoded), no backslashes or NULs. Such paths could escape a
-/// route's prefix at an origin that normalizes them.
-pub fn is_clean_path(path: &str) -> bool {
-    if !path.starts_with('/') || path.contains('\\') || path.contains('\0') {
-        return false;
-    }
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%00")
-    {
-        return false;
-    }
-    !path.split('/').any(|seg| seg == "." || seg == "..")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_paths() {
-        assert!(is_clean_path("/hls/demo/master.m3u8"));
-        assert!(!is_clean_path("/hls/../admin"));
-        assert!(!is_clean_path("/hls/%2e%2e/x"));
-        assert!(!is_clean_path("/hls/a%2fb"));
-        assert!(!is_clean_path("hls/x"));
-        assert!(!is_clean_path("/hls/./x"));
-    }
-}

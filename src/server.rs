@@ -77,10 +77,13 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
             access_log,
             peer_secret,
             streams.clone(),
-        );
-        let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        )
+        .with_connections(config.connections);
+        // connection limits and timeouts wrap the proxy app (src/connections.rs)
+        let mut proxy = crate::connections::proxy_service(
             &server.configuration,
             edge,
+            config.connections,
             "hls-edge proxy",
         );
         for addr in &config.edge.listen {
@@ -108,6 +111,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         revocations,
         revocation_ttl: longest_token_lifetime(config),
         streams,
+        access: crate::admin::AdminAccess::new(&config.admin),
     };
 
     let mut admin_service = Service::new("hls-edge admin".to_string(), HttpServer::new_app(admin));

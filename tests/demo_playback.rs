@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// The stream key of the pushable stream (configured only as its SHA-256).
-const KEY: &str = "push-secret";
+const KEY: &str = "push-secret-5d8a1f3e";
 
 fn key_sha256() -> String {
     let out = Command::new("sh")

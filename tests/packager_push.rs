@@ -174,8 +174,8 @@ fn wrong_or_missing_stream_key_is_refused_and_nothing_kept() {
         ("/ingest/live/180p", &[]),
         ("/ingest/live/180p?key=wrong", &[]),
         ("/ingest/live/180p", &[("Authorization", "Bearer wrong")]),
-        ("/ingest/demo/180p?key=test-key", &[]), // a looped stream takes no push
-        ("/ingest/other/180p?key=test-key", &[]),
+        ("/ingest/demo/180p?key=push-key-7c1e9a2b4d", &[]), // a looped stream takes no push
+        ("/ingest/other/180p?key=push-key-7c1e9a2b4d", &[]),
     ];
     for (path, headers) in cases {
         let started = Instant::now();

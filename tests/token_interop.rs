@@ -351,7 +351,9 @@ fn our_tokens_and_session_tokens_pass_edgeauth() {
         if case.url.is_none() {
             let entry = v.verify(&token, &case.request()).unwrap();
             let acl = stream_acl("/hls/demo/master.m3u8");
-            let ip = Some("198.51.100.4".parse().unwrap());
+            // the session keeps an address the entry token was bound to
+            let bound = entry.token.ip.as_deref().and_then(|ip| ip.parse().ok());
+            let ip = bound.or(Some("198.51.100.4".parse().unwrap()));
             let spec = SessionSpec {
                 acl: &acl,
                 ttl: 3600,

@@ -1,12 +1,13 @@
 //! Whether a request path is covered by a token's ACL.
 //!
-//! The path is matched as it was sent (percent-encoded, no query), as Akamai does: its tests
-//! match `/q_escape/%EC%95%88` with `/q_escape/?????????`. A raw path can still mean another
-//! path to the origin, so first [`check_path`] refuses every path that could resolve outside
-//! the directory it names: `.`/`..` segments (also as `..;param`), percent-encoded dots,
-//! slashes and backslashes (`%2e`, `%2f`, `%5c`), double encoding (`%25`), overlong UTF-8
-//! lead bytes (`%c0`, `%c1`), NUL, control characters, a literal backslash, and malformed
-//! escapes. Then each ACL entry is a glob: `*` matches any run of characters including `/`
+//! The path is matched percent-encoded, without the query, as Akamai does: its tests match
+//! `/q_escape/%EC%95%88` with `/q_escape/?????????`. The proxy hands over the path already
+//! normalised (`crate::request_path`: escaped unreserved characters decoded, hex upper-cased).
+//! A raw path can still mean another path to the origin, so first [`check_path`] refuses
+//! every path the edge's one path rule refuses: `.`/`..` segments (also as `..;param`),
+//! escaped dots, slashes and backslashes, double encoding, escapes that are not UTF-8
+//! (overlong dots), dot and slash lookalikes, control characters, a literal backslash, and
+//! malformed escapes. Then each ACL entry is a glob: `*` matches any run of characters including `/`
 //! (so `/hls/demo/*` covers every rendition below it), `?` exactly one character, anything
 //! else itself. ACL entries are never unescaped.
 
@@ -30,52 +31,13 @@ impl fmt::Display for AclRefusal {
     }
 }
 
-/// Refuses a raw request path (as sent, without the query) that could escape an ACL.
+/// Refuses a raw request path (as sent, without the query) that could escape an ACL: the
+/// edge's one path rule ([`crate::request_path::normalise`]), so that a token route refuses
+/// exactly what a public route refuses.
 pub fn check_path(path: &str) -> Result<(), AclRefusal> {
-    if !path.starts_with('/') {
-        return Err(AclRefusal::UnsafePath("not absolute"));
-    }
-    if let Some(b) = path
-        .bytes()
-        .find(|&b| b < 0x20 || b == 0x7f || b == b'\\' || b == b'?' || b == b'#')
-    {
-        return Err(AclRefusal::UnsafePath(match b {
-            b'\\' => "backslash",
-            b'?' | b'#' => "query or fragment in path",
-            _ => "control character",
-        }));
-    }
-    check_escapes(path)?;
-    for segment in path.split('/') {
-        // `..;jsessionid=x` is `..` to servlet containers
-        let name = segment.split(';').next().unwrap_or(segment);
-        if name == "." || name == ".." {
-            return Err(AclRefusal::UnsafePath("dot segment"));
-        }
-    }
-    Ok(())
-}
-
-fn check_escapes(path: &str) -> Result<(), AclRefusal> {
-    let bytes = path.as_bytes();
-    for (i, _) in path.match_indices('%') {
-        let pair = match bytes.get(i + 1..i + 3) {
-            Some(&[hi, lo]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
-                [hi.to_ascii_lowercase(), lo.to_ascii_lowercase()]
-            }
-            _ => return Err(AclRefusal::UnsafePath("malformed escape")),
-        };
-        let why = match &pair {
-            b"2e" => "encoded dot",
-            b"2f" | b"5c" => "encoded separator",
-            b"25" => "double encoding",
-            b"c0" | b"c1" => "overlong utf-8",
-            [b'0' | b'1', _] | b"7f" => "encoded control character",
-            _ => continue,
-        };
-        return Err(AclRefusal::UnsafePath(why));
-    }
-    Ok(())
+    crate::request_path::normalise(path)
+        .map(|_| ())
+        .map_err(|why| AclRefusal::UnsafePath(why.reason()))
 }
 
 /// Whether `path` matches any of the ACL `entries`. Call [`check_path`] first.

@@ -99,6 +99,11 @@ impl TokenKey {
         Ok(TokenKey { bytes, label: None })
     }
 
+    /// Whether the key is strong enough to sign with (`super::strength`).
+    pub fn strength(&self) -> Result<(), super::strength::WeakSecret> {
+        super::strength::check(&self.bytes)
+    }
+
     /// Names the key for logs and metrics (`"2024-06"`), so a rotation can be watched.
     pub fn with_label(mut self, label: impl Into<String>) -> TokenKey {
         self.label = Some(label.into());

@@ -21,8 +21,8 @@ pub const PEER_HEADER: &str = "x-hls-edge-peer";
 pub const SIBLING_HEADER: &str = "x-hls-edge-sibling";
 /// How far a signature's time may be from the receiver's clock.
 pub const PEER_SKEW_SECS: u64 = 30;
-/// The shortest secret accepted (bytes).
-pub const MIN_SECRET_LEN: usize = 16;
+/// The shortest secret accepted (bytes); see `super::strength` for the rest.
+pub const MIN_SECRET_LEN: usize = super::strength::MIN_SECRET_BYTES;
 
 /// Why a peer signature was refused (the `reason` of the refusal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -52,12 +52,8 @@ impl PeerSecret {
     /// not (never quoting it).
     pub fn new(text: &str) -> Result<PeerSecret, String> {
         let text = text.trim();
-        if text.len() < MIN_SECRET_LEN {
-            return Err(format!(
-                "is {} bytes long; a peer secret needs at least {MIN_SECRET_LEN}",
-                text.len()
-            ));
-        }
+        super::strength::check(text.as_bytes())
+            .map_err(|weak| format!("is too weak: it {weak}"))?;
         Ok(PeerSecret {
             bytes: text.as_bytes().to_vec(),
         })

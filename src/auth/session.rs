@@ -1,7 +1,9 @@
 //! Session tokens (design section 4): a short entry token, verified on a playlist request,
 //! is exchanged for an edge-minted token with the same `id` (and `data`), its ACL narrowed to
-//! the stream's directory, a lifetime of the session TTL and, optionally, the client's
-//! address. A leaked entry URL dies with its entry token; a session can be revoked by id.
+//! the stream's directory, a lifetime of the session TTL and the entry token's address binding
+//! (or, optionally, the client's address). Which ACL a playlist's children actually get, so
+//! that a session never reaches more than its entry token's grant and the playlist's own
+//! children, is [`super::scope`]'s rule; this module mints one session for a given ACL. A leaked entry URL dies with its entry token; a session can be revoked by id.
 //!
 //! Session tokens are EdgeAuth ACL tokens signed with the route's first key and the session
 //! salt ([`TokenConfig::for_sessions`]), so the route's [`Verifier`] knows them from entry
@@ -77,7 +79,12 @@ fn session_fields(entry: &Verified, spec: &SessionSpec<'_>) -> TokenFields {
         acl: vec![spec.acl.to_string()],
         id: entry.token.id.clone(),
         data: entry.token.data.clone(),
-        ip: spec.client_ip.map(|ip| ip.to_canonical().to_string()),
+        // a binding the entry token had is never dropped
+        ip: entry
+            .token
+            .ip
+            .clone()
+            .or_else(|| spec.client_ip.map(|ip| ip.to_canonical().to_string())),
     }
 }
 

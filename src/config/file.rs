@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_yaml::Value;
 
+pub use super::admin::AdminFile;
+pub use super::connections::ConnectionsFile;
 use super::packager::PackagerFile;
 use super::tokens::TokensFile;
 
@@ -23,6 +25,8 @@ pub struct ConfigFile {
     pub edge: EdgeFile,
     #[serde(default)]
     pub admin: AdminFile,
+    #[serde(default)]
+    pub connections: ConnectionsFile,
     #[serde(default)]
     pub cache: CacheFile,
     #[serde(default)]
@@ -48,14 +52,6 @@ pub struct EdgeFile {
     /// Environment variable holding the secret shared by the edges of a
     /// deployment (tiers and siblings).
     pub peer_secret_env: Option<String>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-/// `admin:` the operator's listener (/metrics, /healthz, /status).
-#[derive(Debug, Default, Deserialize)]
-pub struct AdminFile {
-    pub listen: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -171,10 +171,11 @@ fn streams(files: &[StreamFile], p: &mut Problems) -> Vec<StreamConfig> {
                 );
             }
         }
-        let key_sha256 = s
-            .key_sha256
-            .as_deref()
-            .and_then(|k| key_hash(p, &format!("{path}.key_sha256"), k));
+        let key_sha256 = s.key_sha256.as_deref().and_then(|k| {
+            let key_path = format!("{path}.key_sha256");
+            let hash = key_hash(p, &key_path, k)?;
+            refuse_weak_key_hash(p, &key_path, &hash, name.as_deref())
+        });
         let loops = loops(p, &path, s.loops.as_deref());
         match (s.key_sha256.is_some(), s.loops.is_some()) {
             (true, true) => p.push(
@@ -284,6 +285,71 @@ fn key_hash(p: &mut Problems, path: &str, text: &str) -> Option<[u8; 32]> {
     }
 }
 
+/// Keys no stream should have: a configured hash of one of them (or of the
+/// stream's own name) means anyone can push. The edge only ever sees the
+/// hash, so this catches the guessable keys; ingest also refuses any key
+/// shorter than `stream_key::MIN_KEY_LEN`.
+const WELL_KNOWN_KEYS: &[&str] = &[
+    "key",
+    "secret",
+    "password",
+    "passw0rd",
+    "changeme",
+    "test",
+    "test-key",
+    "stream",
+    "live",
+    "demo",
+    "ingest",
+    "publish",
+    "admin",
+    "default",
+    "1234",
+    "12345",
+    "123456",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwerty",
+    "letmein",
+    "streamkey",
+    "stream-key",
+    "live-key",
+];
+
+fn refuse_weak_key_hash(
+    p: &mut Problems,
+    path: &str,
+    hash: &[u8; 32],
+    stream: Option<&str>,
+) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let is_hash_of = |key: &str| Sha256::digest(key.as_bytes()).as_slice() == hash.as_slice();
+    let why = if hash.iter().all(|&b| b == hash[0]) {
+        Some("is not a sha-256 of any key (one repeated byte)")
+    } else if is_hash_of("") {
+        Some("is the sha-256 of the empty key")
+    } else if stream.is_some_and(is_hash_of) {
+        Some("is the sha-256 of the stream's name")
+    } else if WELL_KNOWN_KEYS.iter().any(|k| is_hash_of(k)) {
+        Some("is the sha-256 of a well-known weak key")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => {
+            p.push(
+                path,
+                format!(
+                    "{why}: pick a random key (openssl rand -hex 16) and configure its sha-256"
+                ),
+            );
+            None
+        }
+        None => Some(*hash),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,11 +369,12 @@ mod tests {
         }
     }
 
-    const KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    /// `printf %s strong-stream-key-0b9e6d | sha256sum`
+    const KEY: &str = "d4ce0ec79edebed6eb547fbfc57ddd6b1947627c95643f52adb6e3e8e1f10b9b";
 
     #[test]
     fn defaults() {
-        let c = check("streams: [{name: live, key_sha256: \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}]").unwrap();
+        let c = check(&format!("streams: [{{name: live, key_sha256: \"{KEY}\"}}]")).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(c.target_duration, Duration::from_secs(2));
         assert_eq!((c.window, c.keep_behind), (6, 6));

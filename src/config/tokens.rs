@@ -155,10 +155,19 @@ fn key(path: &str, k: &KeyFile, p: &mut Problems) -> Option<TokenKey> {
         }
     };
     match TokenKey::from_hex(hex.trim()) {
-        Ok(key) => Some(match &k.label {
-            Some(label) => key.with_label(label.clone()),
-            None => key,
-        }),
+        Ok(key) => match key.strength() {
+            Ok(()) => Some(match &k.label {
+                Some(label) => key.with_label(label.clone()),
+                None => key,
+            }),
+            Err(weak) => {
+                p.push(
+                    path.to_string(),
+                    format!("the key in {origin} is too weak: it {weak} (make one with: openssl rand -hex 32)"),
+                );
+                None
+            }
+        },
         Err(e) => {
             p.push(
                 path.to_string(),

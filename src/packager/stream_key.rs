@@ -3,7 +3,8 @@
 //! `Authorization: Bearer ...`.
 //!
 //! The presented key is hashed and the two hashes compared in constant time
-//! (`subtle`), so neither the key nor its hash leaks through timing. No I/O.
+//! (`subtle`), so neither the key nor its hash leaks through timing; a key
+//! shorter than [`MIN_KEY_LEN`] is refused even when its hash matches. No I/O.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -25,10 +26,16 @@ pub fn presented<'a>(query: Option<&'a str>, authorization: Option<&'a [u8]>) ->
     })
 }
 
-/// Whether `key` hashes to `expected_sha256`.
+/// The shortest key accepted at ingest. The config holds only the key's
+/// hash, so `hls-edge -t` cannot see its length: a short key is refused
+/// here, however its hash was configured.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// Whether `key` is long enough and hashes to `expected_sha256`.
 pub fn verify(key: &str, expected_sha256: &[u8; 32]) -> bool {
     let digest = Sha256::digest(key.as_bytes());
-    digest.as_slice().ct_eq(expected_sha256.as_slice()).into()
+    let matches: bool = digest.as_slice().ct_eq(expected_sha256.as_slice()).into();
+    matches && key.len() >= MIN_KEY_LEN
 }
 
 #[cfg(test)]
@@ -45,9 +52,14 @@ mod tests {
     }
 
     #[test]
-    fn verifies_the_hash() {
-        assert!(verify("test", &expected()));
-        assert!(!verify("test ", &expected()));
+    fn verifies_the_hash_of_a_long_enough_key() {
+        let long = "c0ffee-9b1d-4c2e-8f7a";
+        let mut expected_long = [0; 32];
+        expected_long.copy_from_slice(&Sha256::digest(long.as_bytes()));
+        assert!(verify(long, &expected_long));
+        assert!(!verify("c0ffee-9b1d-4c2e-8f7b", &expected_long));
+        // the hash of "test" matches, but four bytes is no key
+        assert!(!verify("test", &expected()));
         assert!(!verify("", &expected()));
     }
 

@@ -1,5 +1,7 @@
 //! One structured line per request, through `tracing` (target `access`), so
-//! that the operator's subscriber decides text or JSON and the filter.
+//! that the operator's subscriber decides text or JSON and the filter. The
+//! path is written through `crate::redaction::target`: a token placed in it
+//! never reaches the log.
 //! Busy edges may log a sample of the requests answered below 400
 //! (`log.access_log_sample`); errors are always logged.
 
@@ -42,7 +44,7 @@ pub fn write(session: &Session, error: Option<&Error>, ctx: &RequestCtx, status:
     tracing::info!(
         target: "access",
         method = %req.method,
-        path = %req.uri.path(),
+        path = %crate::redaction::target(access_path(req, ctx)),
         route = ctx.route_name(),
         class = ctx.class.label(),
         status,
@@ -54,6 +56,16 @@ pub fn write(session: &Session, error: Option<&Error>, ctx: &RequestCtx, status:
         session = ctx.session_id(),
         error = error.map(|e| e.to_string()),
     );
+}
+
+/// The path as sent when the request was refused (it may still hold a path
+/// token: redacted all the same), else the path the edge served.
+fn access_path<'a>(req: &'a pingora::http::RequestHeader, ctx: &'a RequestCtx) -> &'a str {
+    if ctx.cache == super::context::CacheResult::Refused && !ctx.sent_path.is_empty() {
+        &ctx.sent_path
+    } else {
+        req.uri.path()
+    }
 }
 
 #[cfg(test)]

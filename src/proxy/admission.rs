@@ -1,14 +1,22 @@
 //! `request_filter`: what is refused before the cache or an origin is touched.
 //!
+//! - requests that break a message rule (`message_rules`: an `Upgrade`, a
+//!   body, no valid `Host`, a target that is not http(s)): 400, and the
+//!   connection is closed;
 //! - methods other than GET/HEAD: 405 (the edge only serves media);
 //! - a request that already passed through this edge (its id in `CDN-Loop`,
 //!   RFC 8586): 508, so a misconfigured chain fails fast instead of looping;
-//! - paths with dot segments or encoded separators: 400;
+//! - paths the one path rule refuses (`crate::request_path`): 400, on every
+//!   route; an accepted path is normalised in place, so the route, the token
+//!   ACL, the cache key and the origin all see the same one;
 //! - paths no route claims: 404 (never an open proxy);
 //! - a request signed by another edge of the deployment (`X-HLS-Edge-Peer`)
 //!   needs no player token; a bad signature is refused (403 `peer-auth`);
 //! - on a token route: no token 401, a bad one 403 with the reason in
 //!   `X-Token-Error` (design section 4).
+//!
+//! Every refusal is counted (`hls_edge_refused_requests_total{reason}` or
+//! the token rejections) and logged with the path redacted.
 
 use http::Method;
 use pingora::http::ResponseHeader;
@@ -16,13 +24,16 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
+use super::message_rules;
 use super::playback_tokens::{self, unix_now};
 use super::response_headers::ResponseDecor;
 use crate::auth::peer::{PEER_HEADER, SIBLING_HEADER};
 use crate::auth::{PeerSecret, TokenError};
 use crate::hls::ObjectClass;
 use crate::metrics;
-use crate::routing::{is_clean_path, RouteTable};
+use crate::redaction;
+use crate::request_path;
+use crate::routing::RouteTable;
 
 /// Returns `Ok(true)` when the request was answered here.
 pub async fn admit(
@@ -32,26 +43,17 @@ pub async fn admit(
     decor: &ResponseDecor,
     peer_secret: Option<&PeerSecret>,
 ) -> Result<bool> {
-    let edge_id = decor.edge_id.as_str();
-    let req = session.req_header();
-    if req.method == Method::OPTIONS && decor.allow_origin.is_some() {
+    if let Err(broken) = message_rules::check(session) {
+        // what follows on this connection may not be framed as it claims
+        session.set_keepalive(None);
+        return refuse_counted(session, ctx, decor, 400, broken.reason()).await;
+    }
+    ctx.sent_path = session.req_header().uri.path().to_string();
+    if session.req_header().method == Method::OPTIONS && decor.allow_origin.is_some() {
         return preflight(session, ctx, decor).await;
     }
-    let refusal = if req.method != Method::GET && req.method != Method::HEAD {
-        Some((405, "method"))
-    } else if carries_edge_id(req.headers.get_all("cdn-loop"), edge_id) {
-        Some((508, "loop"))
-    } else if !is_clean_path(req.uri.path()) {
-        Some((400, "bad-path"))
-    } else if let Some(route) = routes.find(req.uri.path()) {
-        ctx.route = Some(route.clone());
-        None
-    } else {
-        Some((404, "no-route"))
-    };
-    if let Some((status, reason)) = refusal {
-        metrics::REFUSED.with_label_values(&[reason]).inc();
-        return refuse(session, ctx, decor, status, "X-Edge-Refused", reason).await;
+    if let Some((status, reason)) = gate(session, ctx, routes, &decor.edge_id) {
+        return refuse_counted(session, ctx, decor, status, reason).await;
     }
     // the class is known before the token check, so that refusals are
     // counted under it (a path token does not change the extension)
@@ -60,26 +62,92 @@ pub async fn admit(
     if let Some(secret) = peer_secret {
         if let Err(reason) = check_peer(session, ctx, secret) {
             metrics::REFUSED.with_label_values(&["peer-auth"]).inc();
-            tracing::warn!(reason = %reason, path = %session.req_header().uri.path(), "peer signature refused");
+            tracing::warn!(reason = %reason, path = %redaction::target(&ctx.sent_path), "peer signature refused");
             return refuse(session, ctx, decor, 403, "X-Edge-Refused", "peer-auth").await;
         }
     }
     ctx.from_sibling = session.req_header().headers.contains_key(SIBLING_HEADER)
         && (ctx.from_peer || peer_secret.is_none());
-    let tokens = ctx.route.as_ref().and_then(|r| r.tokens.as_ref());
-    if let Some(tokens) = tokens.filter(|_| !ctx.from_peer) {
-        match playback_tokens::admit(session, tokens, unix_now()) {
-            Ok(admitted) => ctx.token = Some(admitted),
-            Err(e) => {
-                let status = if e == TokenError::Missing { 401 } else { 403 };
-                metrics::TOKEN_REJECTIONS
-                    .with_label_values(&[e.reason()])
-                    .inc();
-                tracing::info!(status, reason = e.reason(), error = %e, path = %session.req_header().uri.path(), "token refused");
-                return refuse(session, ctx, decor, status, "X-Token-Error", e.reason()).await;
-            }
+    if let Some(refused) = check_token(session, ctx, decor).await {
+        return refused;
+    }
+    settle(session, ctx);
+    Ok(false)
+}
+
+/// Method, loop, path and route, in that order; the path is normalised in
+/// place and the route recorded.
+fn gate(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    routes: &RouteTable,
+    edge_id: &str,
+) -> Option<(u16, &'static str)> {
+    let req = session.req_header();
+    if req.method != Method::GET && req.method != Method::HEAD {
+        return Some((405, "method"));
+    }
+    if carries_edge_id(req.headers.get_all("cdn-loop"), edge_id) {
+        return Some((508, "loop"));
+    }
+    let path = match request_path::normalise(req.uri.path()) {
+        Ok(path) => path.into_owned(),
+        Err(why) => {
+            tracing::info!(reason = why.reason(), path = %redaction::target(&ctx.sent_path), "path refused");
+            return Some((400, "bad-path"));
+        }
+    };
+    if path != req.uri.path() && set_path(session, &path).is_err() {
+        return Some((400, "bad-path"));
+    }
+    match routes.find(&path) {
+        Some(route) => {
+            ctx.route = Some(route.clone());
+            None
+        }
+        None => Some((404, "no-route")),
+    }
+}
+
+/// Replaces the request's path, keeping its query.
+fn set_path(session: &mut Session, path: &str) -> std::result::Result<(), http::Error> {
+    let req = session.req_header_mut();
+    let target = match req.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let uri = http::Uri::builder().path_and_query(target).build()?;
+    req.set_uri(uri);
+    Ok(())
+}
+
+/// The playback token of a token route (not for peers); `Some` with the
+/// answer when the request was refused.
+async fn check_token(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    decor: &ResponseDecor,
+) -> Option<Result<bool>> {
+    let route = ctx.route.clone()?;
+    let tokens = route.tokens.as_ref().filter(|_| !ctx.from_peer)?;
+    match playback_tokens::admit(session, &ctx.sent_path, tokens, unix_now()) {
+        Ok(admitted) => {
+            ctx.token = Some(admitted);
+            None
+        }
+        Err(e) => {
+            let status = if e == TokenError::Missing { 401 } else { 403 };
+            metrics::TOKEN_REJECTIONS
+                .with_label_values(&[e.reason()])
+                .inc();
+            tracing::info!(status, reason = e.reason(), error = %e, path = %redaction::target(&ctx.sent_path), "token refused");
+            Some(refuse(session, ctx, decor, status, "X-Token-Error", e.reason()).await)
         }
     }
+}
+
+/// What the later phases need once the request is admitted.
+fn settle(session: &mut Session, ctx: &mut RequestCtx) {
     let uri = &session.req_header().uri;
     ctx.class = ObjectClass::from_request(uri.path(), uri.query());
     ctx.shard_key = uri.path().to_string();
@@ -90,7 +158,18 @@ pub async fn admit(
         req.remove_header(&http::header::RANGE);
         req.remove_header(&http::header::IF_RANGE);
     }
-    Ok(false)
+}
+
+/// `refuse` with `X-Edge-Refused`, counted under `reason`.
+async fn refuse_counted(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    decor: &ResponseDecor,
+    status: u16,
+    reason: &'static str,
+) -> Result<bool> {
+    metrics::REFUSED.with_label_values(&[reason]).inc();
+    refuse(session, ctx, decor, status, "X-Edge-Refused", reason).await
 }
 
 async fn refuse(
@@ -102,7 +181,7 @@ async fn refuse(
     reason: &'static str,
 ) -> Result<bool> {
     ctx.cache = CacheResult::Refused;
-    tracing::debug!(status, reason, path = %session.req_header().uri.path(), "request refused");
+    tracing::debug!(status, reason, path = %redaction::target(&ctx.sent_path), "request refused");
     let mut resp = ResponseHeader::build(status, Some(4))?;
     resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;

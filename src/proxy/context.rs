@@ -92,6 +92,10 @@ pub struct RequestCtx {
     pub pending_404: Option<usize>,
     /// The token-free path: the key siblings shard on.
     pub shard_key: String,
+    /// The path exactly as the client sent it, before normalisation and
+    /// before a path-placed token was taken out (token extraction; logged
+    /// only through `crate::redaction`).
+    pub sent_path: String,
     pub origin_sent_at: Option<Instant>,
     /// Time to the origin's response header.
     pub upstream_time: Option<std::time::Duration>,
@@ -131,6 +135,7 @@ impl RequestCtx {
             answer_outcome: None,
             pending_404: None,
             shard_key: String::new(),
+            sent_path: String::new(),
             origin_sent_at: None,
             upstream_time: None,
             storing: false,

@@ -1,6 +1,7 @@
 //! Playback tokens on the request path (design section 4): find the route's
 //! token (path segment, query or cookie), verify it, and for playlists mint
-//! the session token that the rewritten playlist hands to the player.
+//! the session tokens that the rewritten playlist hands to the player, one
+//! per child where the scope rule (`crate::auth::scope`) says so.
 //!
 //! Entry tokens arrive under the route's `name` (`hdnts`), session tokens
 //! under its `session_name` (`hdntl`): a player that got a rewritten playlist
@@ -13,8 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pingora::proxy::Session;
 
 use crate::auth::placement::{from_cookie, from_path, from_query, query_value};
-use crate::auth::{stream_acl, SessionSpec, TokenError, TokenValue, Verified};
+use crate::auth::{SessionGrant, SessionTerms, TokenError, TokenValue, Verified};
 use crate::config::TokenSettings;
+use crate::metrics;
+use crate::request_path;
 use crate::routing::RouteTokens;
 
 /// Whether a request came with an entry or a session token.
@@ -43,17 +46,19 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Finds and verifies the token of a request on a token route. A token sent as
-/// a path segment is removed from the request URI, so that the cache key, the
-/// ACL check and the origin all see the path without it.
+/// Finds and verifies the token of a request on a token route. `sent_path`
+/// is the path as the client sent it: a token placed in it is read from it
+/// as sent, and removed from the request URI (the rest normalised), so that
+/// the cache key, the ACL check and the origin all see the path without it.
 pub fn admit(
     session: &mut Session,
+    sent_path: &str,
     tokens: &RouteTokens,
     now: u64,
 ) -> Result<Admitted, TokenError> {
     let settings = &tokens.settings;
     let client_ip = client_ip(session);
-    let (value, kind) = find(session, settings).ok_or(TokenError::Missing)?;
+    let (value, kind) = find(session, sent_path, settings).ok_or(TokenError::Missing)?;
     let path = session.req_header().uri.path().to_string();
     let request = crate::auth::Request {
         path: &path,
@@ -64,28 +69,26 @@ pub fn admit(
     Ok(Admitted { verified, kind })
 }
 
-fn find(session: &mut Session, s: &TokenSettings) -> Option<(TokenValue, TokenKind)> {
-    let uri = session.req_header().uri.clone();
+fn find(
+    session: &mut Session,
+    sent_path: &str,
+    s: &TokenSettings,
+) -> Option<(TokenValue, TokenKind)> {
     for (name, kind) in [
         (&s.session_name, TokenKind::Session),
         (&s.name, TokenKind::Entry),
     ] {
-        if let Some((value, rest)) = from_path(uri.path(), name) {
-            let rebuilt = match uri.query() {
-                Some(q) => format!("{rest}?{q}"),
-                None => rest,
-            };
-            if let Ok(new_uri) = rebuilt.parse::<http::Uri>() {
-                session.req_header_mut().set_uri(new_uri);
+        if let Some((value, rest)) = from_path(sent_path, name) {
+            if set_path(session, &rest).is_some() {
                 return Some((value, kind));
             }
         }
     }
-    let query = uri.query().unwrap_or("");
-    if let Some(v) = from_query(query, &s.session_name) {
+    let query = session.req_header().uri.query().unwrap_or("").to_string();
+    if let Some(v) = from_query(&query, &s.session_name) {
         return Some((v, TokenKind::Session));
     }
-    if let Some(v) = from_query(query, &s.name) {
+    if let Some(v) = from_query(&query, &s.name) {
         return Some((v, TokenKind::Entry));
     }
     let cookies = session.req_header().headers.get_all(http::header::COOKIE);
@@ -99,6 +102,20 @@ fn find(session: &mut Session, s: &TokenSettings) -> Option<(TokenValue, TokenKi
         })
 }
 
+/// The request path without its token segment, normalised (the whole sent
+/// path already passed the path rule, so this cannot fail in practice).
+fn set_path(session: &mut Session, rest: &str) -> Option<()> {
+    let rest = request_path::normalise(rest).ok()?;
+    let req = session.req_header_mut();
+    let rebuilt = match req.uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.into_owned(),
+    };
+    let uri = rebuilt.parse::<http::Uri>().ok()?;
+    req.set_uri(uri);
+    Some(())
+}
+
 fn client_ip(session: &Session) -> Option<IpAddr> {
     session
         .client_addr()
@@ -106,36 +123,70 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
-/// The session token a playlist response hands out: minted from an entry
-/// token (acl narrowed to the stream's directory, lifetime = session TTL,
-/// optionally bound to the client), or the same session carried on unchanged.
-pub fn session_token(
+/// The session tokens a playlist response hands its children: the rule of
+/// `crate::auth::scope` (a session never reaches more than the request's
+/// token granted, beyond the playlist's own children), with the route's
+/// session name and lifetime, bound to the client when the route says so.
+pub fn session_params(
     session: &Session,
     tokens: &RouteTokens,
     admitted: &Admitted,
     now: u64,
-) -> Option<String> {
+) -> SessionParams {
     let settings = &tokens.settings;
-    // an entry token gets a new session; a session token is carried over as
-    // it is (same expiry, acl and id), signed again in the session domain
-    let acl = stream_acl(session.req_header().uri.path());
-    let client_ip = if settings.bind_ip {
-        client_ip(session)
-    } else {
-        None
-    };
-    let spec = SessionSpec {
-        acl: &acl,
+    let terms = SessionTerms {
         ttl: settings.session_ttl.as_secs(),
-        client_ip,
+        client_ip: settings.bind_ip.then(|| client_ip(session)).flatten(),
         now,
     };
-    let minted = tokens.verifier.mint_session(&admitted.verified, &spec);
-    match minted {
-        Ok(token) => Some(format!("{}={}", settings.session_name, query_value(&token))),
-        Err(e) => {
-            tracing::warn!(error = %e, "session token not minted; playlist served without it");
-            None
+    let playlist = session.req_header().uri.path().to_string();
+    let grant = SessionGrant::new(&tokens.verifier, &admitted.verified, &playlist, &terms);
+    SessionParams {
+        grant,
+        name: settings.session_name.clone(),
+        playlist,
+    }
+}
+
+/// `name=token` query parameters for a playlist's child URIs.
+#[derive(Debug)]
+pub struct SessionParams {
+    grant: SessionGrant,
+    name: String,
+    /// The playlist's path: relative URIs resolve against it (RFC 3986 5.2).
+    playlist: String,
+}
+
+impl SessionParams {
+    /// The parameter to append to `uri` (as written in the playlist), or
+    /// `None` when no session may be given for it.
+    pub fn param_for(&self, uri: &str) -> Option<String> {
+        let Some(path) = child_path(&self.playlist, uri) else {
+            metrics::SESSIONS_WITHHELD.inc();
+            tracing::debug!(uri = %crate::redaction::target(uri), "child uri left without a session token");
+            return None;
+        };
+        match self.grant.token_for(&path) {
+            Some(token) => Some(format!("{}={}", self.name, query_value(&token))),
+            None => {
+                metrics::SESSIONS_WITHHELD.inc();
+                tracing::info!(child = %path, "no exact session can be written for this child: left without a token");
+                None
+            }
         }
     }
+}
+
+/// The normalised path a player requests for `uri` listed in the playlist at
+/// `playlist` (relative references resolved, dot segments removed as RFC
+/// 3986 5.2.4 does), or `None` if it is not a path the edge would accept.
+fn child_path(playlist: &str, uri: &str) -> Option<String> {
+    let base = url::Url::parse("http://edge.invalid")
+        .ok()?
+        .join(playlist)
+        .ok()?;
+    let child = base.join(uri).ok()?;
+    request_path::normalise(child.path())
+        .ok()
+        .map(|p| p.into_owned())
 }

@@ -1,6 +1,8 @@
 //! Session tokens written into playlists (design section 4): a playlist
 //! answered to a request with a valid token is rewritten so that every URI in
-//! it (plain URI lines and `URI="..."` attributes) carries the session token.
+//! it (plain URI lines and `URI="..."` attributes) carries the session token
+//! that covers it (`playback_tokens::SessionParams`: never more than the
+//! request's token granted, beyond the playlist's own children).
 //!
 //! Only the response to this player is rewritten: the cache keeps the origin's
 //! playlist, shared by every viewer, and the segments it points at stay shared
@@ -13,25 +15,25 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use super::context::RequestCtx;
-use super::playback_tokens::{session_token, unix_now};
+use super::playback_tokens::{session_params, unix_now, SessionParams};
 use crate::hls::rewrite::rewrite_uris;
 
-/// The session token a playlist's URIs get, decided when its header is known.
+/// The session tokens a playlist's URIs get, decided when its header is known.
 #[derive(Debug)]
 pub struct TokenRewrite {
-    /// `name=value` appended to each URI.
-    param: String,
+    /// The `name=value` appended to each URI.
+    params: SessionParams,
     /// The request's host: absolute URIs to other hosts are left alone.
     host: String,
 }
 
 impl TokenRewrite {
     /// For a playlist answered to a request that carried a valid token on a token
-    /// route; `None` otherwise (or when no session token could be minted).
+    /// route; `None` otherwise.
     pub fn for_response(session: &Session, ctx: &RequestCtx) -> Option<TokenRewrite> {
         let (route, admitted) = (ctx.route.as_ref()?, ctx.token.as_ref()?);
         let tokens = route.tokens.as_ref()?;
-        let param = session_token(session, tokens, admitted, unix_now())?;
+        let params = session_params(session, tokens, admitted, unix_now());
         let req = session.req_header();
         let host = req
             .headers
@@ -40,7 +42,7 @@ impl TokenRewrite {
             .or(req.uri.host())
             .unwrap_or("")
             .to_string();
-        Some(TokenRewrite { param, host })
+        Some(TokenRewrite { params, host })
     }
 
     /// The rewritten body is this player's own: no shared cache may keep it.
@@ -48,25 +50,36 @@ impl TokenRewrite {
         resp.insert_header(http::header::CACHE_CONTROL, "private, no-cache")
     }
 
-    /// `body` with the session token on every URI (relative or to this host).
+    /// `body` with its session token on every URI (relative or to this host).
     pub fn apply(&self, body: &[u8]) -> Bytes {
         let text = String::from_utf8_lossy(body);
-        let rewritten = rewrite_uris(&text, |uri| with_param(uri, &self.param, &self.host));
+        let rewritten = rewrite_uris(&text, |uri| {
+            if to_other_host(uri, &self.host) {
+                return None;
+            }
+            let param = self.params.param_for(uri)?;
+            with_param(uri, &param, &self.host)
+        });
         Bytes::from(rewritten)
     }
 }
 
-/// `uri` with `param` appended, or `None` for an absolute URI to another host.
-fn with_param(uri: &str, param: &str, host: &str) -> Option<String> {
+/// Whether `uri` is absolute and names a host other than `host`.
+fn to_other_host(uri: &str, host: &str) -> bool {
     let lower = uri.to_ascii_lowercase();
     let authority = ["http://", "https://", "//"]
         .iter()
         .find_map(|p| lower.strip_prefix(p));
-    if let Some(rest) = authority {
+    authority.is_some_and(|rest| {
         let uri_host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if !uri_host.eq_ignore_ascii_case(host) {
-            return None;
-        }
+        !uri_host.eq_ignore_ascii_case(host)
+    })
+}
+
+/// `uri` with `param` appended, or `None` for an absolute URI to another host.
+fn with_param(uri: &str, param: &str, host: &str) -> Option<String> {
+    if to_other_host(uri, host) {
+        return None;
     }
     let (main, fragment) = uri
         .split_once('#')

@@ -1,10 +1,11 @@
 //! What the origin sees of a request, and what the edge records of the
 //! origin's answer.
 //!
-//! The origin gets the player's path with the token parameters removed, its
-//! own `Host`, no cookies on token routes, this edge's id appended to
-//! `CDN-Loop` (RFC 8586 2), and, when it is another edge, this edge's peer
-//! signature (and the sibling mark when it is the segment's owner).
+//! The origin gets the player's path (normalised, in origin-form) with the
+//! token parameters removed, its own `Host`, no hop-by-hop fields (RFC 9110
+//! 7.6.1), no cookies on token routes, this edge's id appended to `CDN-Loop`
+//! (RFC 8586 2), and, when it is another edge, this edge's peer signature
+//! (and the sibling mark when it is the segment's owner).
 
 use std::time::Instant;
 
@@ -29,27 +30,8 @@ pub fn prepare(
     if let Some(origin) = &ctx.origin {
         req.insert_header(http::header::HOST, origin.host_header.as_str())?;
     }
-    if let Some(query) = req.uri.query() {
-        let kept = keys.strip_tokens(Some(query));
-        if kept.len() != query.len() {
-            let path_and_query = if kept.is_empty() {
-                req.uri.path().to_string()
-            } else {
-                format!("{}?{kept}", req.uri.path())
-            };
-            let uri = http::Uri::builder()
-                .path_and_query(path_and_query)
-                .build()
-                .map_err(|e| {
-                    pingora::Error::because(
-                        pingora::ErrorType::InternalError,
-                        "rebuilding the origin URI",
-                        e,
-                    )
-                })?;
-            req.set_uri(uri);
-        }
-    }
+    req.set_uri(origin_form(&req.uri, keys)?);
+    remove_hop_by_hop(req);
     // a token route's cookies carry the viewer's token: never forwarded
     if ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) {
         req.remove_header(&http::header::COOKIE);
@@ -72,6 +54,65 @@ pub fn prepare(
     }
     ctx.origin_sent_at = Some(Instant::now());
     Ok(())
+}
+
+/// The target the origin gets: origin-form (RFC 9112 3.2.1: `/path?query`,
+/// never the absolute-form a client may have sent), token parameters removed.
+fn origin_form(uri: &http::Uri, keys: &CacheKeyBuilder) -> Result<http::Uri> {
+    let kept = keys.strip_tokens(uri.query());
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{kept}", uri.path())
+    };
+    http::Uri::builder()
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| {
+            pingora::Error::because(
+                pingora::ErrorType::InternalError,
+                "rebuilding the origin URI",
+                e,
+            )
+        })
+}
+
+/// Fields that describe this connection, not the request (RFC 9110 7.6.1):
+/// the ones `Connection` names, then `Connection` itself and the fields that
+/// are hop-by-hop by definition; and the framing of a body the edge never
+/// forwards (`Content-Length`, `Expect`: admission refused any body).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "content-length",
+    "expect",
+];
+
+fn remove_hop_by_hop(req: &mut RequestHeader) {
+    let named: Vec<String> = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in named
+        .iter()
+        .map(String::as_str)
+        .chain(HOP_BY_HOP.iter().copied())
+    {
+        req.remove_header(name);
+    }
 }
 
 /// Counts an origin response and its latency.

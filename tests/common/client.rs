@@ -198,6 +198,28 @@ impl Client {
         self.read_response(method).await
     }
 
+    /// Writes `bytes` as they are: a request the kit would never build
+    /// (smuggling, absolute-form, no `Host`, a header sent byte by byte).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.conn
+            .write_all(bytes)
+            .await
+            .map_err(|e| self.head_error(e))
+    }
+
+    /// Reads the next response on this connection (to a request sent with
+    /// `send_raw`); `method` decides whether a body follows (HEAD).
+    pub async fn response(&mut self, method: &str) -> Result<Response, ClientError> {
+        self.read_response(method).await
+    }
+
+    /// Waits up to `within` for the server to close the connection without
+    /// sending anything more; `Some(bytes)` with what arrived before the
+    /// close, `None` when it stayed open.
+    pub async fn closed_within(&mut self, within: Duration) -> Option<Vec<u8>> {
+        self.conn.read_until_close(within).await
+    }
+
     async fn read_response(&mut self, method: &str) -> Result<Response, ClientError> {
         loop {
             let head = match self.conn.read_head().await {

@@ -18,12 +18,22 @@ pub fn run_edge_check(yaml: &str) -> Output {
 /// Runs `hls-edge ARGS -c FILE` to completion (bounded to 30 s) with `yaml`
 /// in FILE; stdout and stderr are kept apart.
 pub fn run_edge_with_config(args: &[&str], yaml: &str) -> Output {
+    run_edge_with_config_env(args, yaml, &[])
+}
+
+/// `run_edge_check` with environment variables for the child only.
+pub fn run_edge_check_with_env(yaml: &str, env: &[(&str, &str)]) -> Output {
+    run_edge_with_config_env(&["-t"], yaml, env)
+}
+
+fn run_edge_with_config_env(args: &[&str], yaml: &str, env: &[(&str, &str)]) -> Output {
     let dir = TempDir::new("hls-edge-check").expect("create a temp dir");
     let config = dir.path().join("edge.yaml");
     std::fs::write(&config, yaml).expect("write the config");
     let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let mut child = Command::new(EDGE_BIN)
         .args(args)
+        .envs(env.iter().copied())
         .arg("-c")
         .arg(&config)
         .stdin(Stdio::null())

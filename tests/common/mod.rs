@@ -4,8 +4,11 @@
 //! - `CountingOrigin` (origin.rs, reply.rs): a scriptable HTTP/1.1 origin that
 //!   counts and records requests; replies can be chunked, delayed, truncated,
 //!   unframed, reset or hang; live playlists advance on demand (playlist.rs).
+//! - `RecordingOrigin` (recording_origin.rs): a lax origin that keeps every
+//!   byte it received, for asserting that nothing unchecked reached it.
 //! - `http_get` / `Client` / `concurrent_gets` (client.rs): a raw client that
-//!   reports a cut body as `complete == false`, never as a short success.
+//!   reports a cut body as `complete == false`, never as a short success;
+//!   `Client::send_raw` writes requests the kit would never build.
 //! - `TestEdge` / `EdgeConfig` (edge.rs, edge_config.rs): the real binary as a
 //!   child on free ports, ready once `/healthz` answers 200.
 //! - `cache_status` (RFC 9211) and `metric_value` (Prometheus text) readers;
@@ -46,6 +49,7 @@ pub mod origin_group;
 pub mod player;
 pub mod player_report;
 pub mod playlist;
+pub mod recording_origin;
 pub mod reply;
 pub mod tiers;
 pub mod tokens;
@@ -59,7 +63,7 @@ pub use client::{
 };
 pub use deadline::Deadline;
 pub use edge::{EdgeStartError, TempDir, TestEdge, EDGE_BIN};
-pub use edge_check::{run_edge_check, run_edge_with_config};
+pub use edge_check::{run_edge_check, run_edge_check_with_env, run_edge_with_config};
 pub use edge_config::{origin_url, EdgeConfig, RouteConfig};
 pub use exposition::{parse_exposition, Family};
 pub use media::{ffmpeg_plays, have, push_test_pattern};
@@ -72,6 +76,10 @@ pub use playlist::{
     media_sequence_in, multivariant_playlist, pattern_body, segment_uri, uris_in, vod_playlist,
     LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
 };
+pub use recording_origin::RecordingOrigin;
 pub use reply::{Reply, ReplyFraming};
 pub use tiers::tier_config;
-pub use tokens::{entry_token, entry_token_for, two_routes, with_bad_hmac};
+pub use tokens::{
+    bound_entry_token, entry_token, entry_token_for, token_field, two_routes, url_token,
+    with_bad_hmac,
+};

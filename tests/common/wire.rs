@@ -257,6 +257,21 @@ impl Conn {
         }
     }
 
+    /// Everything up to the peer's close (a reset counts as a close), or
+    /// `None` if it is still open after `within`.
+    pub async fn read_until_close(&mut self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = self.buf.split().to_vec();
+        loop {
+            let mut chunk = [0u8; 16 * 1024];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(seen),
+                Ok(Ok(n)) => seen.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
     /// One CRLF-terminated line without its CRLF.
     async fn read_line(&mut self) -> io::Result<String> {
         loop {

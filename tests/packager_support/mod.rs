@@ -21,9 +21,10 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use tokio::sync::watch;
 
-/// `printf %s test-key | sha256sum`
-pub const KEY: &str = "test-key";
-pub const KEY_SHA256: &str = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
+/// `printf %s push-key-7c1e9a2b4d | sha256sum` (ingest refuses keys shorter
+/// than 16 bytes, and `-t` the hashes of well-known ones)
+pub const KEY: &str = "push-key-7c1e9a2b4d";
+pub const KEY_SHA256: &str = "65df64ff39f61fa3c8cf6fab8cceba25fc69265bb6e0d9e47dadfa8160624a6f";
 
 pub struct TestPackager {
     pub addr: SocketAddr,

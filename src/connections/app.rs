@@ -1,0 +1,92 @@
+//! `Guarded`: the player-facing Pingora app wrapped so that every accepted
+//! connection first takes a place in the [`ConnectionBook`] (or is refused)
+//! and is then read through a [`GuardedStream`].
+//!
+//! Pingora's `ConnectionFilter` decides at accept time too, but it never
+//! learns when a connection closes, so it cannot count open connections;
+//! here the place is held by the stream itself and freed when it drops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::{Stream, ALPN};
+use pingora::server::ShutdownWatch;
+use tokio::io::AsyncWriteExt;
+
+use super::book::{CapReached, ConnectionBook};
+use super::clock::Clock;
+use super::report;
+use super::stream::GuardedStream;
+use crate::config::ConnectionSettings;
+
+/// How long a refusal may take to write before the connection is dropped.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+
+/// See the module docs.
+pub struct Guarded<A> {
+    inner: Arc<A>,
+    book: Arc<ConnectionBook>,
+    settings: ConnectionSettings,
+}
+
+impl<A> Guarded<A> {
+    pub fn new(inner: A, settings: ConnectionSettings) -> Guarded<A> {
+        Guarded {
+            inner: Arc::new(inner),
+            book: ConnectionBook::new(settings.max, settings.max_per_client),
+            settings,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let permit = match self.book.admit(client) {
+            Ok(permit) => permit,
+            Err(cap) => {
+                report::refused(cap, client);
+                refuse(stream, cap).await;
+                return None;
+            }
+        };
+        let h2 = matches!(stream.selected_alpn_proto(), Some(ALPN::H2));
+        let clock = (!h2).then(|| Clock::new(&self.settings, Instant::now()));
+        let guarded = GuardedStream::new(stream, clock, permit);
+        self.inner.process_new(Box::new(guarded), shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+/// Tells an HTTP/1.x client why (503 when the edge is full, 429 when this
+/// client holds its share: RFC 6585 4), with `Connection: close`; an HTTP/2
+/// connection is only closed.
+async fn refuse(mut stream: Stream, cap: CapReached) {
+    if !matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+        let status = match cap {
+            CapReached::Max => "503 Service Unavailable",
+            CapReached::PerClient => "429 Too Many Requests",
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        let write = async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.flush().await
+        };
+        let _ = tokio::time::timeout(REFUSAL_WRITE, write).await;
+    }
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,237 @@
+//! `GuardedStream`: a client connection as Pingora reads it, with the
+//! connection's [`Clock`] enforced on reads and its [`Permit`] held until it
+//! closes.
+//!
+//! Pingora's own read timeout applies to each read, so a client sending one
+//! header byte per minute is never cut, and a kept-alive HTTP/1.1 connection
+//! has no limit at all once its first request is answered. Here the limit
+//! is on the phase: a read that would wait past the phase's deadline fails
+//! (`TimedOut`), which ends the connection. A header cut short is answered
+//! `408 Request Timeout` with `Connection: close` first (RFC 9110 15.5.9), a
+//! silent connection is simply closed (RFC 9112 9.5).
+//!
+//! Everything else (writes, TLS and socket digests, peeking) is the inner
+//! stream's.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::{SslDigest, TlsRef};
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType, ALPN,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use super::book::Permit;
+use super::clock::{Clock, TimeoutPhase};
+use super::report;
+
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// See the module docs.
+pub struct GuardedStream {
+    inner: Stream,
+    /// `None` for an HTTP/2 connection: its requests are multiplexed, it has
+    /// no header phase of its own (its idle limit is Pingora's).
+    clock: Option<Arc<Mutex<Clock>>>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    cut: bool,
+    _permit: Permit,
+}
+
+impl std::fmt::Debug for GuardedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedStream")
+            .field("inner", &self.inner)
+            .field("cut", &self.cut)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GuardedStream {
+    pub fn new(inner: Stream, clock: Option<Clock>, permit: Permit) -> GuardedStream {
+        GuardedStream {
+            inner,
+            clock: clock.map(|c| Arc::new(Mutex::new(c))),
+            sleep: None,
+            cut: false,
+            _permit: permit,
+        }
+    }
+
+    /// The clock the proxy moves on (request started, finished).
+    pub fn clock(&self) -> Option<&Arc<Mutex<Clock>>> {
+        self.clock.as_ref()
+    }
+
+    /// `Ready` once the current phase's deadline has passed.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<TimeoutPhase> {
+        let Some(clock) = &self.clock else {
+            return Poll::Pending;
+        };
+        let Some((deadline, phase)) = clock.lock().deadline() else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx).map(|()| phase)
+    }
+
+    fn cut_off(&mut self, cx: &mut Context<'_>, phase: TimeoutPhase) -> io::Error {
+        self.cut = true;
+        if phase == TimeoutPhase::Header {
+            // best effort: a small write into an idle socket's buffer
+            let inner = Pin::new(&mut self.inner);
+            if let Poll::Ready(Ok(_)) = inner.poll_write(cx, REQUEST_TIMEOUT) {
+                let _ = Pin::new(&mut self.inner).poll_flush(cx);
+            }
+        }
+        report::timed_out(phase);
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("connection {} timeout", phase.label()),
+        )
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.cut {
+            return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    if let Some(clock) = &this.clock {
+                        clock.lock().bytes_arrived(Instant::now());
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.poll_deadline(cx) {
+                Poll::Ready(phase) => Poll::Ready(Err(this.cut_off(cx, phase))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for GuardedStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for GuardedStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for GuardedStream {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for GuardedStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> std::time::Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> std::time::Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for GuardedStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for GuardedStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for GuardedStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
