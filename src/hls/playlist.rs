@@ -27,8 +27,10 @@ pub use low_latency::{
 #[cfg(test)]
 mod tests;
 
-/// A parsed playlist: RFC 8216 §4.1 says a playlist is either one or the other.
+/// A parsed playlist: RFC 8216 §4.1 says a playlist is either one or the other. A media
+/// playlist is parsed once per response and moved, not copied, so it is not boxed.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Playlist {
     /// Lists variant streams (has `#EXT-X-STREAM-INF` or `#EXT-X-I-FRAME-STREAM-INF`).
     Multivariant(MultivariantPlaylist),

@@ -51,7 +51,7 @@ pub async fn receive(
     let store = packager.store();
     let input = store.open(stream, rendition, SystemTime::now());
     tracing::info!(stream, rendition, generation = %input.generation, "packager: ingest started");
-    let mut publisher = Publisher::new(store, input, target);
+    let mut publisher = Publisher::new(store, input, packager.segmenter_config());
     let mut shutdown = shutdown.clone();
     let outcome = loop {
         let chunk = tokio::select! {
@@ -114,11 +114,11 @@ pub struct Publisher<'a> {
 }
 
 impl<'a> Publisher<'a> {
-    pub fn new(store: &'a Store, input: InputHandle, target_duration: Duration) -> Self {
+    pub fn new(store: &'a Store, input: InputHandle, cfg: SegmenterConfig) -> Self {
         Publisher {
             store,
             input,
-            segmenter: Segmenter::new(SegmenterConfig { target_duration }),
+            segmenter: Segmenter::new(cfg),
             clock: WallClock::default(),
             counted_errors: 0,
             described: None,
@@ -234,6 +234,7 @@ mod tests {
             start_pts: 0,
             discontinuity,
             keyframe_start: true,
+            parts: Vec::new(),
         }
     }
 

@@ -93,12 +93,12 @@ pub struct LoopFile {
 
 impl LoopFile {
     /// Reads and segments `path` (blocking I/O: call from a blocking thread).
-    pub fn load(path: &Path, target_duration: Duration) -> Result<LoopFile, LoopError> {
+    pub fn load(path: &Path, cfg: SegmenterConfig) -> Result<LoopFile, LoopError> {
         let data = std::fs::read(path).map_err(|source| LoopError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut segmenter = Segmenter::new(SegmenterConfig { target_duration });
+        let mut segmenter = Segmenter::new(cfg);
         let mut segments = segmenter.push(&data);
         segments.extend(segmenter.finish());
         if segments.is_empty() {
@@ -183,7 +183,8 @@ async fn run_stream(packager: Packager, stream: StreamConfig) {
     let mut files = Vec::new();
     for l in &stream.loops {
         let path = l.file.clone();
-        match tokio::task::spawn_blocking(move || LoopFile::load(&path, target)).await {
+        let cfg = packager.segmenter_config();
+        match tokio::task::spawn_blocking(move || LoopFile::load(&path, cfg)).await {
             Ok(Ok(file)) => files.push((l.rendition.clone(), file)),
             Ok(Err(e)) => {
                 tracing::error!(stream = %stream.name, rendition = %l.rendition, error = %e, "packager: loop source not started")

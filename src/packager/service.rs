@@ -25,6 +25,7 @@ use crate::config::PackagerConfig;
 use crate::packager::looping::Sources;
 use crate::packager::playlists;
 use crate::packager::resource::Resource;
+use crate::packager::segmenter::SegmenterConfig;
 use crate::packager::store::{Retention, Store, StreamStats};
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -65,6 +66,15 @@ impl Packager {
 
     pub fn config(&self) -> &PackagerConfig {
         &self.shared.config
+    }
+
+    /// How inputs are cut: the target duration, and the part target with LL-HLS.
+    pub fn segmenter_config(&self) -> SegmenterConfig {
+        let config = &self.shared.config;
+        SegmenterConfig {
+            target_duration: config.target_duration,
+            part_target: config.low_latency.map(|l| l.part_target),
+        }
     }
 
     pub fn store(&self) -> &Store {
