@@ -10,12 +10,18 @@
 //!   `ended_retention` later (`expire`);
 //! - all segment bytes together stay under `max_bytes`: ended generations go
 //!   first, then segments behind windows; a segment that still does not fit
-//!   is refused, each with a log line.
+//!   is refused, each with a log line;
+//! - with LL-HLS, a segment's parts are published one by one before it. The
+//!   decision to refuse is taken at its first part, so that a part once out is
+//!   never followed by a refused segment (whose number, and so the parts' URLs,
+//!   the next segment would reuse): the bound may be passed by the rest of one
+//!   segment per rendition.
 //!
 //! Time is passed in; playlist text is written elsewhere (`packager::playlists`)
 //! from what `read_rendition` and `read_current` lend out.
 
 mod generation;
+mod parts;
 mod rendition;
 #[cfg(test)]
 mod tests;
@@ -29,6 +35,7 @@ use parking_lot::RwLock;
 use crate::config::PackagerConfig;
 pub use generation::GenerationId;
 use generation::GenerationIds;
+pub use parts::{NewPart, OpenSegment, PartPosition, StoredPart};
 pub use rendition::{millis, NewSegment, Rendition, RenditionInfo, StoredSegment};
 
 /// How much the store keeps.
@@ -77,6 +84,8 @@ pub struct StreamStats {
     /// Segment bytes held, all generations.
     pub bytes: u64,
     pub segments_produced: u64,
+    /// Partial segments published (LL-HLS).
+    pub parts_produced: u64,
     /// TS bytes received from inputs (push and loop files).
     pub ingest_bytes: u64,
     /// Continuity errors, lost sync and broken uploads.
@@ -105,6 +114,7 @@ struct StreamEntry {
     /// Oldest first; the last one is the current generation.
     generations: Vec<Generation>,
     segments_produced: u64,
+    parts_produced: u64,
     ingest_bytes: u64,
     ingest_errors: u64,
     segments_refused: u64,
@@ -176,35 +186,66 @@ impl Store {
         }
     }
 
-    /// Publishes the next segment of an input; returns its media sequence number.
+    /// Publishes the next segment of an input; returns its media sequence
+    /// number. Its parts, if any, were published before it (`publish_part`).
     pub fn publish(&self, input: &InputHandle, segment: NewSegment) -> Result<u64, StoreError> {
         let size = segment.data.len() as u64;
         let mut inner = self.inner.write();
-        if inner.rendition_mut(input).is_none() {
-            return Err(StoreError::GenerationGone(input.generation.clone()));
+        let gone = || StoreError::GenerationGone(input.generation.clone());
+        let rendition = inner.rendition_mut(input).ok_or_else(gone)?;
+        let open_bytes = rendition.open_segment().map_or(0, OpenSegment::bytes);
+        let refused = rendition.refusing(true);
+        // Parts already out: the segment is kept whatever room there is.
+        let fits = inner.make_room(size.saturating_sub(open_bytes), &self.limits);
+        if refused || (!fits && open_bytes == 0) {
+            return Err(inner.refuse(input, size, &self.limits));
         }
-        if !inner.make_room(size, &self.limits) {
-            if let Some(entry) = inner.streams.get_mut(&input.stream) {
-                entry.segments_refused += 1;
-            }
-            tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = self.limits.max_bytes,
-                "packager store full: segment refused");
+        let keep = self.limits.window + self.limits.keep_behind;
+        let rendition = inner.rendition_mut(input).ok_or_else(gone)?;
+        let msn = rendition.push(segment);
+        let freed = rendition.prune(keep);
+        inner.bytes = (inner.bytes + size).saturating_sub(open_bytes + freed);
+        if let Some(entry) = inner.streams.get_mut(&input.stream) {
+            entry.segments_produced += 1;
+        }
+        Ok(msn)
+    }
+
+    /// Publishes the next part of an input's segment being produced (LL-HLS);
+    /// returns where it sits. A segment is refused, if at all, at its first part.
+    pub fn publish_part(
+        &self,
+        input: &InputHandle,
+        part: NewPart,
+    ) -> Result<PartPosition, StoreError> {
+        let size = part.data.len() as u64;
+        let mut inner = self.inner.write();
+        let gone = || StoreError::GenerationGone(input.generation.clone());
+        let rendition = inner.rendition_mut(input).ok_or_else(gone)?;
+        if rendition.refusing(false) {
             return Err(StoreError::Full {
                 size,
                 max: self.limits.max_bytes,
             });
         }
-        let keep = self.limits.window + self.limits.keep_behind;
-        let rendition = inner
-            .rendition_mut(input)
-            .ok_or_else(|| StoreError::GenerationGone(input.generation.clone()))?;
-        let msn = rendition.push(segment);
-        let freed = rendition.prune(keep);
-        inner.bytes = inner.bytes + size - freed;
-        if let Some(entry) = inner.streams.get_mut(&input.stream) {
-            entry.segments_produced += 1;
+        let first = rendition.open_segment().is_none();
+        if !inner.make_room(size, &self.limits) && first {
+            if let Some(r) = inner.rendition_mut(input) {
+                r.refuse_open();
+            }
+            tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = self.limits.max_bytes,
+                "packager store full: segment refused at its first part");
+            return Err(StoreError::Full {
+                size,
+                max: self.limits.max_bytes,
+            });
         }
-        Ok(msn)
+        let at = inner.rendition_mut(input).ok_or_else(gone)?.push_part(part);
+        inner.bytes += size;
+        if let Some(entry) = inner.streams.get_mut(&input.stream) {
+            entry.parts_produced += 1;
+        }
+        Ok(at)
     }
 
     /// Sets what the multivariant playlist says about an input's rendition.
@@ -219,7 +260,8 @@ impl Store {
     /// The input stopped: its playlist ends; the generation ends with its last input.
     pub fn close(&self, input: &InputHandle, now: SystemTime) {
         let mut inner = self.inner.write();
-        let Some(entry) = inner.streams.get_mut(&input.stream) else {
+        let Inner { streams, bytes, .. } = &mut *inner;
+        let Some(entry) = streams.get_mut(&input.stream) else {
             return;
         };
         let Some(g) = entry
@@ -230,6 +272,7 @@ impl Store {
             return;
         };
         if let Some(r) = g.renditions.get_mut(&input.rendition) {
+            *bytes = bytes.saturating_sub(r.drop_open());
             r.end();
         }
         if g.ended_at.is_none() && g.renditions.values().all(Rendition::is_ended) {
@@ -296,6 +339,24 @@ impl Store {
         g.renditions.get(rendition).map(f)
     }
 
+    /// Lends every rendition of one generation to `f` (rendition reports
+    /// need the others').
+    pub fn read_generation<T>(
+        &self,
+        stream: &str,
+        generation: &str,
+        f: impl FnOnce(&BTreeMap<String, Rendition>) -> T,
+    ) -> Option<T> {
+        let inner = self.inner.read();
+        let g = inner
+            .streams
+            .get(stream)?
+            .generations
+            .iter()
+            .find(|g| g.id.as_str() == generation)?;
+        Some(f(&g.renditions))
+    }
+
     /// Lends the current generation of `stream` and its renditions to `f`.
     pub fn read_current<T>(
         &self,
@@ -323,6 +384,7 @@ impl Store {
                     name: name.clone(),
                     bytes: e.generations.iter().map(Generation::bytes).sum(),
                     segments_produced: e.segments_produced,
+                    parts_produced: e.parts_produced,
                     ingest_bytes: e.ingest_bytes,
                     ingest_errors: e.ingest_errors,
                     segments_refused: e.segments_refused,
@@ -335,6 +397,19 @@ impl Store {
 }
 
 impl Inner {
+    /// Counts and logs a refused segment; the error to return.
+    fn refuse(&mut self, input: &InputHandle, size: u64, limits: &Retention) -> StoreError {
+        if let Some(entry) = self.streams.get_mut(&input.stream) {
+            entry.segments_refused += 1;
+        }
+        tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = limits.max_bytes,
+            "packager store full: segment refused");
+        StoreError::Full {
+            size,
+            max: limits.max_bytes,
+        }
+    }
+
     fn rendition_mut(&mut self, input: &InputHandle) -> Option<&mut Rendition> {
         let entry = self.streams.get_mut(&input.stream)?;
         let g = entry
