@@ -5,9 +5,17 @@
 //!   relative to the playlist, `#EXT-X-ENDLIST` once the input stopped;
 //! - the multivariant playlist of a stream: every rendition of the current
 //!   generation, URIs `{generation}/{rendition}/index.m3u8` relative to
-//!   `/hls/{stream}/master.m3u8`.
+//!   `/hls/{stream}/master.m3u8`;
+//! - with LL-HLS, the media playlist with parts, server control, preload hint,
+//!   rendition reports and delta updates (`low_latency.rs`).
 //!
 //! No locking and no I/O: the caller lends the store's data.
+
+mod low_latency;
+
+pub use low_latency::{
+    low_latency_media, part_uri, LowLatencyView, PART_HOLD_BACK_PARTS, SKIP_BOUNDARY_TARGETS,
+};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,7 +44,7 @@ pub fn media(rendition: &Rendition, window: usize, floor: Duration) -> MediaPlay
             .window(window)
             .map(|s| MediaSegment {
                 uri: segment_uri(s.msn),
-                duration: millis(s.duration) as f64 / 1000.0,
+                duration: seconds(s.duration),
                 discontinuity: s.discontinuity,
                 program_date_time: Some(rfc3339_millis(s.program_date_time)),
                 ..MediaSegment::default()
@@ -81,6 +89,11 @@ pub fn multivariant(
         independent_segments: false,
         variants,
     })
+}
+
+/// A duration in seconds, to the millisecond, as playlists write it.
+pub fn seconds(d: Duration) -> f64 {
+    millis(d) as f64 / 1000.0
 }
 
 /// `2024-01-02T03:04:05.678Z`: RFC 3339 in UTC with milliseconds, as
