@@ -12,6 +12,9 @@
 //! The renditions of one stream share one clock and one generation. The clock
 //! starts one playlist window in the past, so a full window is published at
 //! once and a player can start at the live edge right away.
+//!
+//! With LL-HLS each segment's parts are published one by one, each when it
+//! would have ended in real time, and the segment right after its last part.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -26,7 +29,7 @@ use tokio::time::Instant;
 use crate::config::packager::StreamConfig;
 use crate::packager::segmenter::{Segment, Segmenter, SegmenterConfig};
 use crate::packager::service::Packager;
-use crate::packager::store::{InputHandle, NewSegment, RenditionInfo, Store};
+use crate::packager::store::{InputHandle, NewPart, NewSegment, RenditionInfo, Store};
 use crate::packager::ts::{ContinuityStep, DemuxEvent, TimestampShifter, TsReader};
 
 /// How often ended generations past their retention are looked for.
@@ -101,6 +104,14 @@ impl LoopFile {
         let mut segmenter = Segmenter::new(cfg);
         let mut segments = segmenter.push(&data);
         segments.extend(segmenter.finish());
+        // Parts of the first GOP are cut on the grid of the later ones (see
+        // `segmenter`), which a second reading knows from the first.
+        if let Some(gop) = first_gop(&segments) {
+            segmenter = Segmenter::new(cfg);
+            segmenter.expect_gop(gop);
+            segments = segmenter.push(&data);
+            segments.extend(segmenter.finish());
+        }
         if segments.is_empty() {
             return Err(LoopError::NoSegment {
                 path: path.to_path_buf(),
@@ -142,6 +153,22 @@ impl LoopFile {
     fn period_90k(&self) -> u64 {
         u64::try_from(self.period.as_nanos() * 90_000 / 1_000_000_000).unwrap_or(u64::MAX)
     }
+}
+
+/// The time from the first independent part to the next: one GOP (with parts only).
+fn first_gop(segments: &[Segment]) -> Option<Duration> {
+    let mut at = Duration::ZERO;
+    let mut starts = Vec::new();
+    for part in segments.iter().flat_map(|s| s.parts.iter()) {
+        if part.independent {
+            starts.push(at);
+            if starts.len() == 2 {
+                return Some(starts[1] - starts[0]);
+            }
+        }
+        at += part.duration;
+    }
+    None
 }
 
 /// How far the file's timestamps reach, over every PES of every stream: from
@@ -236,17 +263,19 @@ async fn play(packager: Packager, input: InputHandle, file: LoopFile, epoch: Epo
             .saturating_mul(u32::try_from(cycle).unwrap_or(u32::MAX));
         for (i, s) in file.segments.iter().enumerate() {
             let ends = begins + s.duration;
-            tokio::time::sleep_until(epoch.at + ends).await;
+            let data = if cycle == 0 {
+                s.data.clone()
+            } else {
+                shifted(&s.data, &shifter, &file.continuity, cycle)
+            };
             let segment = NewSegment {
-                data: if cycle == 0 {
-                    s.data.clone()
-                } else {
-                    shifted(&s.data, &shifter, &file.continuity, cycle)
-                },
+                data,
                 duration: s.duration,
                 program_date_time: epoch.wall + begins,
                 discontinuity: s.discontinuity || (cycle > 0 && i == 0),
             };
+            publish_parts(packager.store(), &input, s, &segment, epoch.at + begins).await;
+            tokio::time::sleep_until(epoch.at + ends).await;
             publish(packager.store(), &input, segment);
             begins = ends;
         }
@@ -265,6 +294,40 @@ fn shifted(
     shifter.shift_packets(&mut copy);
     continuity.apply(&mut copy, cycle);
     Bytes::from(copy)
+}
+
+/// Publishes the parts of `cut` (slices of `segment.data`, which may be the
+/// shifted copy) each when it would have ended, the segment starting at `begins`.
+async fn publish_parts(
+    store: &Store,
+    input: &InputHandle,
+    cut: &Segment,
+    segment: &NewSegment,
+    begins: Instant,
+) {
+    let (mut offset, mut ends) = (0, begins);
+    for part in &cut.parts {
+        let len = part.data.len();
+        ends += part.duration;
+        tokio::time::sleep_until(ends).await;
+        let Some(data) =
+            (offset + len <= segment.data.len()).then(|| segment.data.slice(offset..offset + len))
+        else {
+            return;
+        };
+        offset += len;
+        let part = NewPart {
+            data,
+            duration: part.duration,
+            independent: part.independent,
+            discontinuity: segment.discontinuity,
+            program_date_time: segment.program_date_time,
+            published_at: SystemTime::now(),
+        };
+        if let Err(e) = store.publish_part(input, part) {
+            tracing::debug!(stream = %input.stream, rendition = %input.rendition, error = %e, "packager: loop part not published");
+        }
+    }
 }
 
 fn publish(store: &Store, input: &InputHandle, segment: NewSegment) {

@@ -34,10 +34,9 @@ const VERSION: u8 = 3;
 /// no change to it, and a window sliding past a long segment would lower it.
 /// `floor` (the configured target) is the value before any segment.
 pub fn media(rendition: &Rendition, window: usize, floor: Duration) -> MediaPlaylist {
-    let longest_ms = millis(rendition.longest()).max(millis(floor));
     MediaPlaylist {
         version: Some(VERSION),
-        target_duration: longest_ms.div_ceil(1000).max(1),
+        target_duration: target_duration(rendition, floor),
         media_sequence: rendition.media_sequence(window),
         discontinuity_sequence: rendition.discontinuity_sequence(window),
         segments: rendition
@@ -53,6 +52,12 @@ pub fn media(rendition: &Rendition, window: usize, floor: Duration) -> MediaPlay
         end_list: rendition.is_ended(),
         ..MediaPlaylist::default()
     }
+}
+
+/// `#EXT-X-TARGETDURATION` of `rendition`'s playlist, in seconds (see [`media`]).
+pub fn target_duration(rendition: &Rendition, floor: Duration) -> u64 {
+    let longest_ms = millis(rendition.longest()).max(millis(floor));
+    longest_ms.div_ceil(1000).max(1)
 }
 
 /// The URI of segment `msn` relative to its media playlist.

@@ -130,6 +130,13 @@ impl Segmenter {
         }
     }
 
+    /// The GOP length the stream is known to have: parts of the first GOP are
+    /// cut on its grid too, before a GOP has been measured (a looped file,
+    /// read a second time, knows it from the first).
+    pub fn expect_gop(&mut self, gop: Duration) {
+        self.cutter.parts.expect_gop(duration_to_ticks(gop));
+    }
+
     /// Reads `data` (any chunking, not aligned to packets) and returns the
     /// segments it completed (with their parts, if parts are cut).
     pub fn push(&mut self, data: &[u8]) -> Vec<Segment> {

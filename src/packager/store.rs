@@ -95,6 +95,19 @@ pub struct StreamStats {
     /// The newest generation has an input still running.
     pub live: bool,
     pub generation: Option<GenerationId>,
+    /// How far each rendition of the newest generation has got.
+    pub renditions: Vec<RenditionProgress>,
+}
+
+/// How far one rendition has got: its last segment and its last part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionProgress {
+    pub name: String,
+    /// Media sequence number of its last complete segment.
+    pub last_msn: Option<u64>,
+    /// Its last partial segment (LL-HLS).
+    pub last_part: Option<PartPosition>,
+    pub ended: bool,
 }
 
 pub struct Store {
@@ -390,6 +403,17 @@ impl Store {
                     segments_refused: e.segments_refused,
                     live: current.is_some_and(|g| g.ended_at.is_none()),
                     generation: current.map(|g| g.id.clone()),
+                    renditions: current.map_or_else(Vec::new, |g| {
+                        g.renditions
+                            .iter()
+                            .map(|(name, r)| RenditionProgress {
+                                name: name.clone(),
+                                last_msn: r.next_msn().checked_sub(1),
+                                last_part: r.last_part(),
+                                ended: r.is_ended(),
+                            })
+                            .collect()
+                    }),
                 }
             })
             .collect()

@@ -61,6 +61,11 @@ impl PartCutter {
         }
     }
 
+    /// Cuts on the grid of GOPs of `ticks` until a GOP is measured.
+    pub(super) fn expect_gop(&mut self, ticks: u64) {
+        self.last_gop = self.last_gop.or(Some(ticks).filter(|t| *t > 0));
+    }
+
     pub(super) fn enabled(&self) -> bool {
         self.target.is_some()
     }
@@ -70,8 +75,8 @@ impl PartCutter {
         self.closed.clear();
         self.closed_ticks = 0;
         if unit.jumped {
+            // the GOP length is still the best guess; where it started is not
             self.gop_start = None;
-            self.last_gop = None;
         }
         self.start_part(unit, video);
     }
@@ -163,7 +168,9 @@ impl PartCutter {
         self.start = unit.time;
         self.independent = unit.keyframe;
         if video && unit.keyframe {
-            self.last_gop = self.gop_start.map(|g| unit.time.saturating_sub(g));
+            if let Some(g) = self.gop_start {
+                self.last_gop = Some(unit.time.saturating_sub(g));
+            }
             self.gop_start = Some(unit.time);
             self.parts_in_gop = 0;
         }

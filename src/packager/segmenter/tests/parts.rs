@@ -72,6 +72,20 @@ fn a_gop_is_cut_into_even_parts_of_at_most_the_target() {
 }
 
 #[test]
+fn a_known_gop_puts_the_first_gop_on_the_grid_too() {
+    let mut b = TsBuilder::default();
+    b.av(0, 0..25 * 4, 25, true);
+    let mut s = Segmenter::new(SegmenterConfig {
+        target_duration: Duration::from_secs(2),
+        part_target: Some(Duration::from_millis(500)),
+    });
+    s.expect_gop(Duration::from_millis(25 * 1000 / 24));
+    let segs = s.push(&b.out);
+    let first: Vec<u128> = segs[0].parts.iter().map(frames).collect();
+    assert_eq!(first, [8, 9, 8, 8, 9, 8]);
+}
+
+#[test]
 fn independent_parts_start_with_the_tables_then_the_keyframe() {
     let mut b = TsBuilder::default();
     b.av(0, 0..24 * 5, 24, true);
