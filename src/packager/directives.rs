@@ -131,7 +131,8 @@ impl Directives {
             return Ok(Verdict::Hold);
         };
         let limit = timing.advance_part_limit();
-        if parts_between(last, wanted, timing.parts_per_segment()) as f64 > limit {
+        let complete = last.msn < at.next_msn;
+        if parts_between(last, wanted, timing.parts_per_segment(), complete) as f64 > limit {
             return Err(DirectiveError::PartTooFarAhead { msn, part, limit });
         }
         Ok(ready_if(last >= wanted))
@@ -146,16 +147,27 @@ fn ready_if(ready: bool) -> Verdict {
     }
 }
 
-/// How many parts `wanted` is past `last`, counting `per_segment` parts in each segment
-/// not yet started; 0 or less when it is not past it.
-fn parts_between(last: PartPosition, wanted: PartPosition, per_segment: u64) -> i128 {
-    let index =
-        |at: PartPosition| i128::from(at.msn) * i128::from(per_segment) + i128::from(at.part);
-    if wanted.msn == last.msn {
-        i128::from(wanted.part) - i128::from(last.part)
-    } else {
-        index(wanted) - index(last)
+/// How many parts `wanted` is past `last`; 0 or less when it is not past it. Segments
+/// not complete yet are counted as `per_segment` parts long; the segment of `last` has no
+/// part after it when `complete`.
+fn parts_between(
+    last: PartPosition,
+    wanted: PartPosition,
+    per_segment: u64,
+    complete: bool,
+) -> i128 {
+    let (per_segment, wanted_part) = (i128::from(per_segment), i128::from(wanted.part));
+    if wanted.msn <= last.msn {
+        let segments_back = i128::from(last.msn - wanted.msn) * per_segment;
+        return wanted_part - i128::from(last.part) - segments_back;
     }
+    let rest_of_last = if complete {
+        0
+    } else {
+        (per_segment - 1 - i128::from(last.part)).max(0)
+    };
+    let between = i128::from(wanted.msn - last.msn - 1) * per_segment;
+    rest_of_last + between + wanted_part + 1
 }
 
 /// A decimal-integer (rfc8216bis §4.2: no sign, no leading `+`).
@@ -281,9 +293,22 @@ mod tests {
             verdict("_HLS_msn=10&_HLS_part=8", &LIVE),
             Err(DirectiveError::PartTooFarAhead { limit, .. }) if limit == 6.0
         ));
-        // across the segment boundary, counting 4 parts to a segment
+        // across the segment boundary, counting 4 parts to a segment not complete yet
         assert_eq!(verdict("_HLS_msn=11&_HLS_part=3", &LIVE), Ok(Verdict::Hold));
         assert!(verdict("_HLS_msn=11&_HLS_part=4", &LIVE).is_err());
+        // and none after the last part of a complete one
+        let complete = Standing {
+            next_msn: 11,
+            last_part: Some(at(10, 5)),
+            ended: false,
+        };
+        assert_eq!(
+            verdict("_HLS_msn=11&_HLS_part=5", &complete),
+            Ok(Verdict::Hold)
+        );
+        assert!(verdict("_HLS_msn=11&_HLS_part=6", &complete).is_err());
+        assert!(verdict("_HLS_msn=12&_HLS_part=1", &complete).is_ok());
+        assert!(verdict("_HLS_msn=12&_HLS_part=2", &complete).is_err());
         // before the first segment, msn 0 and 1 may be waited for
         let empty = Standing {
             next_msn: 0,
