@@ -182,7 +182,7 @@ impl Push {
         let mut conn = TcpStream::connect(addr).expect("connect");
         let head = format!(
             "PUT /ingest/{stream}/{rendition}?key={KEY} HTTP/1.1\r\nHost: {addr}\r\n\
-             Transfer-Encoding: chunked\r\n\r\n"
+             Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
         conn.write_all(head.as_bytes()).expect("head");
         Push(conn)
