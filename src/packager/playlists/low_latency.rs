@@ -4,8 +4,8 @@
 //! - `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=<6 target durations>,
 //!   PART-HOLD-BACK=<3 part targets>` (§4.4.3.8: the least the spec allows for skipping,
 //!   and the hold back it recommends) and `#EXT-X-PART-INF:PART-TARGET`;
-//! - `#EXT-X-PART` tags for the segments that start within 3 target durations of the end
-//!   (§4.4.4.9 asks for parts near the live edge only), and for the segment being produced;
+//! - `#EXT-X-PART` tags (§4.4.4.9) for the segments that start within 3 target durations
+//!   of the live edge (parts matter only near it), and for the segment being produced;
 //! - `#EXT-X-PRELOAD-HINT` for the next part, while the input runs (§4.4.5.3);
 //! - `#EXT-X-RENDITION-REPORT` for every other rendition of the generation (§4.4.5.4);
 //! - on `_HLS_skip=YES|v2`, a delta update (§6.2.5.1): the segments that end more than the
