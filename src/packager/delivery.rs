@@ -14,6 +14,7 @@
 //! How long each wait was, and how each ended, is counted per stream (`holds.rs`).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -54,59 +55,26 @@ pub async fn media_playlist(
     shutdown: &ShutdownWatch,
 ) -> Reply {
     let directives = Directives::parse(query);
+    // a malformed directive counts as a blocking request (refused)
     let counted = directives
         .as_ref()
-        .map_or(true, |d| d.msn.is_some() || d.part.is_some()); // a malformed one counts
+        .map_or(true, |d| d.msn.is_some() || d.part.is_some());
     let Some(deadline) = deadline(packager, watched) else {
         return not_found();
     };
-    let floor = packager.config().target_duration;
-    let window = packager.store().limits().window;
+    let layout = Layout {
+        window: packager.store().limits().window,
+        floor: packager.config().target_duration,
+        part_target: ll.part_target,
+    };
     let started = Instant::now();
     let _holding = counted.then(|| packager.holds().holding(watched.stream, HoldKind::Blocking));
-    let (held, waited) = hold(packager.store(), watched, deadline, shutdown, |all, r| {
-        let target = target_duration(r, floor);
-        let standing = Standing {
-            next_msn: r.next_msn(),
-            last_part: r.last_part(),
-            ended: r.is_ended(),
-        };
-        let timing = Timing {
-            target_duration: Duration::from_secs(target),
-            part_target: ll.part_target,
-        };
-        // §6.2.5.2: an ended playlist ignores every directive, even a malformed one.
-        let verdict = match &directives {
-            _ if standing.ended => Ok((Verdict::Ready, Directives::default())),
-            Ok(d) => d.verdict(&standing, &timing).map(|v| (v, *d)),
-            Err(e) => Err(e.clone()),
-        };
-        match verdict {
-            Err(e) => Step::Done(Err(e)),
-            Ok((Verdict::Hold, _)) => Step::Wait,
-            Ok((Verdict::Ready, d)) => {
-                let view = LowLatencyView {
-                    window,
-                    floor,
-                    part_target: ll.part_target,
-                    delta: d.skip,
-                    others: others(all, watched.rendition),
-                };
-                let text = low_latency_media(r, &view).write();
-                Step::Done(Ok(Written {
-                    text,
-                    target,
-                    ended: standing.ended,
-                }))
-            }
-        }
-    })
-    .await;
+    let look = |all: &_, r: &_| look(&directives, &layout, all, watched.rendition, r);
+    let (held, waited) = hold(packager.store(), watched, deadline, shutdown, look).await;
     let (reply, outcome) = playlist_reply(held, waited, directives.is_ok_and(|d| d.blocks()));
     if counted {
-        packager
-            .holds()
-            .record(watched.stream, HoldKind::Blocking, outcome);
+        let holds = packager.holds();
+        holds.record(watched.stream, HoldKind::Blocking, outcome);
         if waited {
             metrics::PACKAGER_BLOCKING_HOLD_SECONDS
                 .with_label_values(&[watched.stream])
@@ -122,6 +90,56 @@ pub async fn media_playlist(
         );
     }
     reply
+}
+
+/// What the LL playlists of the packager are written with.
+struct Layout {
+    window: usize,
+    floor: Duration,
+    part_target: Duration,
+}
+
+/// One look at the rendition `name` for a playlist request: the playlist, a refusal, or
+/// wait. An ended playlist ignores every directive, even a malformed one (§6.2.5.2).
+fn look(
+    directives: &Result<Directives, DirectiveError>,
+    layout: &Layout,
+    all: &BTreeMap<String, Rendition>,
+    name: &str,
+    r: &Rendition,
+) -> Step<Result<Written, DirectiveError>> {
+    let target = target_duration(r, layout.floor);
+    let standing = Standing {
+        next_msn: r.next_msn(),
+        last_part: r.last_part(),
+        ended: r.is_ended(),
+    };
+    let timing = Timing {
+        target_duration: Duration::from_secs(target),
+        part_target: layout.part_target,
+    };
+    let verdict = match directives {
+        _ if standing.ended => Ok((Verdict::Ready, Directives::default())),
+        Ok(d) => d.verdict(&standing, &timing).map(|v| (v, *d)),
+        Err(e) => Err(e.clone()),
+    };
+    let d = match verdict {
+        Err(e) => return Step::Done(Err(e)),
+        Ok((Verdict::Hold, _)) => return Step::Wait,
+        Ok((Verdict::Ready, d)) => d,
+    };
+    let view = LowLatencyView {
+        window: layout.window,
+        floor: layout.floor,
+        part_target: layout.part_target,
+        delta: d.skip,
+        others: others(all, name),
+    };
+    Step::Done(Ok(Written {
+        text: low_latency_media(r, &view).write(),
+        target,
+        ended: standing.ended,
+    }))
 }
 
 fn playlist_reply(
@@ -204,10 +222,7 @@ fn deadline(packager: &Packager, w: Watched<'_>) -> Option<Instant> {
     Some(Instant::now() + Duration::from_secs(target) * HOLD_LIMIT_TARGETS)
 }
 
-fn others<'a>(
-    all: &'a std::collections::BTreeMap<String, Rendition>,
-    this: &str,
-) -> Vec<(&'a str, &'a Rendition)> {
+fn others<'a>(all: &'a BTreeMap<String, Rendition>, this: &str) -> Vec<(&'a str, &'a Rendition)> {
     all.iter()
         .filter(|(name, _)| name.as_str() != this)
         .map(|(name, r)| (name.as_str(), r))

@@ -27,13 +27,15 @@
 
 use crate::packager::codec::{AdtsHeader, VideoParams};
 use crate::packager::ts::{
-    DemuxEvent, Packet, Pes, Pid, Pmt, TableRepeater, Timestamp, TsReader, TsStats, PACKET_SIZE,
+    DemuxEvent, Packet, Pes, Pmt, TableRepeater, Timestamp, TsReader, TsStats, PACKET_SIZE,
 };
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+mod clock;
 mod parts;
+use clock::{Clock, OpenSegment, Timing, Unit};
 pub use parts::Part;
 use parts::{ticks_to_duration, PartCutter};
 
@@ -192,67 +194,6 @@ impl Segmenter {
             has_video: c.pmt.as_ref().is_some_and(|p| p.video().is_some()),
             has_audio: c.pmt.as_ref().is_some_and(|p| p.audio().is_some()),
         }
-    }
-}
-
-/// The stream whose PES decide cuts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Timing {
-    pid: Pid,
-    video: bool,
-}
-
-/// A timing PES reduced to what the cutting rule needs.
-#[derive(Clone, Copy, Debug)]
-struct Unit {
-    /// Where its first packet sits in `Cutter::buf`.
-    offset: usize,
-    /// DTS, or PTS, unwrapped.
-    time: u64,
-    pts: u64,
-    keyframe: bool,
-    jumped: bool,
-}
-
-#[derive(Debug)]
-struct OpenSegment {
-    start_pts: u64,
-    start_time: u64,
-    max_pts: u64,
-    keyframe_start: bool,
-    discontinuity: bool,
-}
-
-impl OpenSegment {
-    /// Last PTS + one frame - first PTS: the length when no next segment
-    /// start is known.
-    fn estimated_length(&self, frame_ticks: Option<u64>) -> u64 {
-        (self.max_pts + frame_ticks.unwrap_or(0)).saturating_sub(self.start_pts)
-    }
-}
-
-/// Unwraps the timing stream's clock and notices jumps.
-#[derive(Debug, Default)]
-struct Clock {
-    last: Option<u64>,
-    /// The last positive step: one frame (video) or one PES (audio).
-    frame_ticks: Option<u64>,
-}
-
-impl Clock {
-    /// Returns the unwrapped time and whether it jumped.
-    fn advance(&mut self, ts: Timestamp) -> (u64, bool) {
-        let Some(prev) = self.last else {
-            self.last = Some(ts.get());
-            return (ts.get(), false);
-        };
-        let t = ts.unwrap_near(prev);
-        let jumped = t < prev || t - prev > MAX_FORWARD_JUMP;
-        if !jumped && t > prev {
-            self.frame_ticks = Some(t - prev);
-        }
-        self.last = Some(t);
-        (t, jumped)
     }
 }
 

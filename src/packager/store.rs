@@ -21,8 +21,10 @@
 //! from what `read_rendition` and `read_current` lend out.
 
 mod generation;
+mod memory;
 mod parts;
 mod rendition;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +39,7 @@ pub use generation::GenerationId;
 use generation::GenerationIds;
 pub use parts::{NewPart, OpenSegment, PartPosition, StoredPart};
 pub use rendition::{millis, NewSegment, Rendition, RenditionInfo, StoredSegment};
+pub use stats::{RenditionProgress, StreamStats};
 
 /// How much the store keeps.
 #[derive(Debug, Clone)]
@@ -75,39 +78,6 @@ pub enum StoreError {
     GenerationGone(GenerationId),
     #[error("segment of {size} bytes does not fit under max_bytes {max}")]
     Full { size: u64, max: u64 },
-}
-
-/// What the operator sees of one stream (the metrics are built from this).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamStats {
-    pub name: String,
-    /// Segment bytes held, all generations.
-    pub bytes: u64,
-    pub segments_produced: u64,
-    /// Partial segments published (LL-HLS).
-    pub parts_produced: u64,
-    /// TS bytes received from inputs (push and loop files).
-    pub ingest_bytes: u64,
-    /// Continuity errors, lost sync and broken uploads.
-    pub ingest_errors: u64,
-    /// Segments refused because the store was full.
-    pub segments_refused: u64,
-    /// The newest generation has an input still running.
-    pub live: bool,
-    pub generation: Option<GenerationId>,
-    /// How far each rendition of the newest generation has got.
-    pub renditions: Vec<RenditionProgress>,
-}
-
-/// How far one rendition has got: its last segment and its last part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenditionProgress {
-    pub name: String,
-    /// Media sequence number of its last complete segment.
-    pub last_msn: Option<u64>,
-    /// Its last partial segment (LL-HLS).
-    pub last_part: Option<PartPosition>,
-    pub ended: bool,
 }
 
 pub struct Store {
@@ -385,39 +355,6 @@ impl Store {
     pub fn bytes(&self) -> u64 {
         self.inner.read().bytes
     }
-
-    pub fn stats(&self) -> Vec<StreamStats> {
-        let inner = self.inner.read();
-        inner
-            .streams
-            .iter()
-            .map(|(name, e)| {
-                let current = e.generations.last();
-                StreamStats {
-                    name: name.clone(),
-                    bytes: e.generations.iter().map(Generation::bytes).sum(),
-                    segments_produced: e.segments_produced,
-                    parts_produced: e.parts_produced,
-                    ingest_bytes: e.ingest_bytes,
-                    ingest_errors: e.ingest_errors,
-                    segments_refused: e.segments_refused,
-                    live: current.is_some_and(|g| g.ended_at.is_none()),
-                    generation: current.map(|g| g.id.clone()),
-                    renditions: current.map_or_else(Vec::new, |g| {
-                        g.renditions
-                            .iter()
-                            .map(|(name, r)| RenditionProgress {
-                                name: name.clone(),
-                                last_msn: r.next_msn().checked_sub(1),
-                                last_part: r.last_part(),
-                                ended: r.is_ended(),
-                            })
-                            .collect()
-                    }),
-                }
-            })
-            .collect()
-    }
 }
 
 impl Inner {
@@ -441,74 +378,5 @@ impl Inner {
             .iter_mut()
             .find(|g| g.id == input.generation)?;
         g.renditions.get_mut(&input.rendition)
-    }
-
-    /// Frees memory until `need` more bytes fit under the limit: ended
-    /// generations first (oldest ended first), then segments behind live
-    /// windows (from the rendition with the most). False when it cannot.
-    fn make_room(&mut self, need: u64, limits: &Retention) -> bool {
-        let freeable = self.freeable(limits.window);
-        if self.bytes.saturating_sub(freeable) + need > limits.max_bytes {
-            return false;
-        }
-        let mut behind_dropped = 0u64;
-        while self.bytes + need > limits.max_bytes {
-            if let Some(freed) = self.delete_oldest_ended() {
-                self.bytes -= freed;
-            } else if let Some(freed) = self.drop_one_behind(limits.window) {
-                self.bytes -= freed;
-                behind_dropped += 1;
-            } else {
-                return false;
-            }
-        }
-        if behind_dropped > 0 {
-            tracing::warn!(
-                segments = behind_dropped,
-                max_bytes = limits.max_bytes,
-                "packager store full: dropped segments kept for late players"
-            );
-        }
-        true
-    }
-
-    /// Bytes `make_room` could free: ended generations and segments behind windows.
-    fn freeable(&self, window: usize) -> u64 {
-        let generations = self.streams.values().flat_map(|e| e.generations.iter());
-        generations
-            .map(|g| match g.ended_at {
-                Some(_) => g.bytes(),
-                None => g.renditions.values().map(|r| r.behind_bytes(window)).sum(),
-            })
-            .sum()
-    }
-
-    fn delete_oldest_ended(&mut self) -> Option<u64> {
-        let (name, index) = self
-            .streams
-            .iter()
-            .flat_map(|(name, e)| {
-                e.generations
-                    .iter()
-                    .enumerate()
-                    .filter_map(move |(i, g)| g.ended_at.map(|t| (t, name, i)))
-            })
-            .min()
-            .map(|(_, name, i)| (name.clone(), i))?;
-        let entry = self.streams.get_mut(&name)?;
-        let g = entry.generations.remove(index);
-        tracing::warn!(stream = %name, generation = %g.id, "packager store full: ended generation deleted early");
-        Some(g.bytes())
-    }
-
-    fn drop_one_behind(&mut self, window: usize) -> Option<u64> {
-        let rendition = self
-            .streams
-            .values_mut()
-            .flat_map(|e| e.generations.iter_mut())
-            .flat_map(|g| g.renditions.values_mut())
-            .filter(|r| r.behind(window) > 0)
-            .max_by_key(|r| r.behind(window))?;
-        Some(rendition.drop_behind(window))
     }
 }

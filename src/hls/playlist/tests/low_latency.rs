@@ -265,3 +265,25 @@ fn trailing_tags_without_parts_are_dropped() {
     let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXT-X-DISCONTINUITY\n";
     assert_eq!(media(text).open_segment, None);
 }
+
+/// The token rewriter reaches every URI an LL playlist carries: segments, parts (also of
+/// the segment being produced), the preload hint and the rendition reports.
+#[test]
+fn rewrite_uris_reaches_every_low_latency_uri() {
+    let text = crate::hls::rewrite::rewrite_uris(DELTA, |uri| Some(format!("{uri}?t=1")));
+    let tokenized = media(&text);
+    let open = tokenized.open_segment.iter().flat_map(|o| o.parts.iter());
+    let parts = tokenized.segments.iter().flat_map(|s| s.parts.iter());
+    let uris: Vec<&str> = parts
+        .chain(open)
+        .map(|p| p.uri.as_str())
+        .chain(tokenized.segments.iter().map(|s| s.uri.as_str()))
+        .chain(tokenized.preload_hints.iter().map(|h| h.uri.as_str()))
+        .chain(tokenized.rendition_reports.iter().map(|r| r.uri.as_str()))
+        .collect();
+    assert_eq!(uris.len(), 6 + 2 + 2 + 1 + 1);
+    assert!(uris.iter().all(|u| u.ends_with("?t=1")), "{uris:?}");
+    // nothing else changed
+    assert_eq!(text.replace("?t=1", ""), DELTA);
+    assert_eq!(tokenized.last_part(), media(DELTA).last_part());
+}
