@@ -279,3 +279,42 @@ async fn a_stalled_stream_gives_503_through_the_edge_and_an_ended_one_ignores_di
         );
     }
 }
+
+/// hls.js in `lowLatencyMode` (headless Chromium, the rig in tests/player) plays the LL
+/// demo through the edge with parts and blocking reloads, catching up to its target
+/// latency (PART-HOLD-BACK, 1.5 s) at up to 1.5x speed: under 2 s behind the live edge.
+/// Skipped with a message when the rig is not installed, except under `CI=true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hlsjs_in_low_latency_mode_plays_the_ll_demo_under_two_seconds_behind() {
+    if !have_hlsjs() {
+        return;
+    }
+    let (edge, _) = ll_edge().await;
+    variant(&edge).await;
+    let url = edge.url("/hls/demo/master.m3u8");
+    let config = serde_json::json!({ "lowLatencyMode": true, "maxLiveSyncPlaybackRate": 1.5 });
+    let opts = PlayOptions::seconds(30).config(config);
+    let report = tokio::task::spawn_blocking(move || hlsjs_play(&url, &opts))
+        .await
+        .expect("the player thread joins")
+        .unwrap_or_else(|e| panic!("{e}\n{}", edge.logs()));
+    eprintln!(
+        "hls.js lowLatencyMode through the edge: latency median {:?} s (max {:?}, target {:?}), \
+         {} parts, {} blocking reloads",
+        report.latency.median_s,
+        report.latency.max_s,
+        report.latency.target_median_s,
+        report.counts.parts,
+        report.counts.blocking_reloads,
+    );
+    assert!(report.started && report.end_reason == "watched", "{report}");
+    assert!(report.fatal_errors().is_empty(), "{report}");
+    assert!(report.longest_stall_ms() <= 1000, "{report}");
+    assert!(report.played_seconds >= 25.0, "{report}");
+    // it played the LL way: parts, and playlist reloads held until the next part
+    assert!(report.counts.parts >= 50, "{report}");
+    assert!(report.counts.blocking_reloads >= 50, "{report}");
+    assert_eq!(report.latency.target_median_s, Some(1.5), "PART-HOLD-BACK");
+    let median = report.latency.median_s.expect("latency sampled");
+    assert!(median < 2.0, "median latency {median} s\n{report}");
+}
