@@ -205,6 +205,15 @@ pub async fn part(
     if waited {
         holds.record(watched.stream, HoldKind::PreloadHint, outcome);
     }
+    if outcome == Outcome::TimedOut {
+        tracing::info!(
+            stream = watched.stream,
+            rendition = watched.rendition,
+            msn = at.msn,
+            part = at.part,
+            "packager: hinted part not published in time (503)"
+        );
+    }
     reply
 }
 
