@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::auth::Revocations;
 use crate::cache::MemoryStorage;
 use crate::metrics;
+use crate::packager::holds::{HoldCounts, Outcome};
 use crate::packager::service::Packager;
 use crate::routing::RouteTable;
 use crate::streams::{StreamBook, StreamView};
@@ -212,6 +213,22 @@ impl Admin {
             metrics::mirror(&metrics::PACKAGER_INGEST_BYTES, &s.name, s.ingest_bytes);
             metrics::mirror(&metrics::PACKAGER_INGEST_ERRORS, &s.name, s.ingest_errors);
             metrics::mirror(&metrics::PACKAGER_REFUSED, &s.name, s.segments_refused);
+            metrics::mirror(&metrics::PACKAGER_PARTS, &s.name, s.parts_produced);
+        }
+        for (stream, blocking, hints) in self.packager.iter().flat_map(|p| p.holds().snapshot()) {
+            for (kind, counts) in [("blocking", blocking), ("preload_hint", hints)] {
+                metrics::PACKAGER_HELD
+                    .with_label_values(&[&stream, kind])
+                    .set(i64::try_from(counts.held_now).unwrap_or(i64::MAX));
+                for outcome in Outcome::ALL {
+                    let c = metrics::PACKAGER_HOLDS.with_label_values(&[
+                        &stream,
+                        kind,
+                        outcome.label(),
+                    ]);
+                    c.inc_by(counts.of(outcome).saturating_sub(c.get()));
+                }
+            }
         }
     }
 
@@ -259,23 +276,7 @@ impl Admin {
                 })
             })
             .collect();
-        let streams: Vec<_> = self
-            .packager
-            .iter()
-            .flat_map(|p| p.stats())
-            .map(|s| {
-                json!({
-                    "name": s.name,
-                    "live": s.live,
-                    "generation": s.generation.map(|g| g.to_string()),
-                    "bytes": s.bytes,
-                    "segments_produced": s.segments_produced,
-                    "ingest_bytes": s.ingest_bytes,
-                    "ingest_errors": s.ingest_errors,
-                    "segments_refused": s.segments_refused,
-                })
-            })
-            .collect();
+        let streams: Vec<_> = self.packager.iter().flat_map(packager_streams).collect();
         let body = json!({
             "edge_id": self.edge_id,
             "version": env!("CARGO_PKG_VERSION"),
@@ -318,6 +319,55 @@ fn refused(refusal: AdminRefusal, path: &str) -> Response<Vec<u8>> {
         );
     }
     resp
+}
+
+/// `/status` `packager_streams`: each stream's counters, its renditions' latest
+/// segment and part, and its held LL-HLS requests.
+fn packager_streams(packager: &Packager) -> Vec<serde_json::Value> {
+    let holds = packager.holds().snapshot();
+    packager
+        .stats()
+        .into_iter()
+        .map(|s| {
+            let renditions: Vec<_> = s
+                .renditions
+                .iter()
+                .map(|r| {
+                    json!({
+                        "name": r.name,
+                        "last_msn": r.last_msn,
+                        "last_part": r.last_part.map(|p| json!({ "msn": p.msn, "part": p.part })),
+                        "ended": r.ended,
+                    })
+                })
+                .collect();
+            let held = holds.iter().find(|(name, ..)| *name == s.name);
+            json!({
+                "name": s.name,
+                "live": s.live,
+                "generation": s.generation.map(|g| g.to_string()),
+                "bytes": s.bytes,
+                "segments_produced": s.segments_produced,
+                "parts_produced": s.parts_produced,
+                "ingest_bytes": s.ingest_bytes,
+                "ingest_errors": s.ingest_errors,
+                "segments_refused": s.segments_refused,
+                "renditions": renditions,
+                "held_requests": held.map(|(_, blocking, hints)| json!({
+                    "blocking": hold_json(blocking),
+                    "preload_hint": hold_json(hints),
+                })),
+            })
+        })
+        .collect()
+}
+
+fn hold_json(counts: &HoldCounts) -> serde_json::Value {
+    let mut outcomes = serde_json::Map::new();
+    for outcome in Outcome::ALL {
+        outcomes.insert(outcome.label().to_owned(), json!(counts.of(outcome)));
+    }
+    json!({ "held_now": counts.held_now, "outcomes": outcomes })
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {

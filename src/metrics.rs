@@ -332,6 +332,48 @@ pub static PACKAGER_REFUSED: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+pub static PACKAGER_PARTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_packager_parts_produced_total",
+        "Partial segments (LL-HLS) the packager published, per stream",
+        &["stream"]
+    )
+    .expect("metric names are unique")
+});
+
+/// LL-HLS requests the packager's origin holds: `kind` is `blocking` (playlist
+/// reloads with `_HLS_msn`) or `preload_hint` (the hinted part, before it is
+/// published).
+pub static PACKAGER_HELD: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_packager_held_requests",
+        "LL-HLS requests the packager holds now, per stream and kind (blocking, preload_hint)",
+        &["stream", "kind"]
+    )
+    .expect("metric names are unique")
+});
+
+/// How each held LL-HLS request ended: `at_once`, `after_hold`, `timeout`
+/// (503), `refused` (400), `gone` (404).
+pub static PACKAGER_HOLDS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_packager_held_requests_total",
+        "LL-HLS requests the packager held, per stream, kind and outcome",
+        &["stream", "kind", "outcome"]
+    )
+    .expect("metric names are unique")
+});
+
+pub static PACKAGER_BLOCKING_HOLD_SECONDS: Lazy<HistogramVec> = Lazy::new(|| {
+    register_histogram_vec!(
+        "hls_edge_packager_blocking_hold_seconds",
+        "How long the packager held a blocking playlist reload before answering, per stream",
+        &["stream"],
+        vec![0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0]
+    )
+    .expect("metric names are unique")
+});
+
 /// Brings a counter mirrored from another module's running total up to it.
 pub fn mirror(counter: &IntCounterVec, label: &str, total: u64) {
     let c = counter.with_label_values(&[label]);
@@ -373,6 +415,10 @@ pub fn register_all() {
     Lazy::force(&PACKAGER_INGEST_BYTES);
     Lazy::force(&PACKAGER_INGEST_ERRORS);
     Lazy::force(&PACKAGER_REFUSED);
+    Lazy::force(&PACKAGER_PARTS);
+    Lazy::force(&PACKAGER_HELD);
+    Lazy::force(&PACKAGER_HOLDS);
+    Lazy::force(&PACKAGER_BLOCKING_HOLD_SECONDS);
 }
 
 /// Counts one finished request (the hit ratios follow at the next read:

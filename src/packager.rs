@@ -7,12 +7,17 @@
 //!   live window and retention; `playlists` writes them with `hls::playlist`;
 //! - `ingest` takes pushed TS (`PUT`/`POST /ingest/{stream}/{rendition}`,
 //!   authenticated by `stream_key`); `looping` replays a file in real time;
-//! - `service` serves it all over HTTP as an origin (`resource` parses URLs).
+//! - `service` serves it all over HTTP as an origin (`resource` parses URLs);
+//!   with LL-HLS, `delivery` holds blocking playlist reloads and hinted part
+//!   requests (`directives` decides, `holds` waits and counts).
 //!
 //! The edge reaches the packager like any other origin, so its output goes
 //! through the same cache policy and metrics.
 
 pub mod codec;
+pub mod delivery;
+pub mod directives;
+pub mod holds;
 pub mod ingest;
 pub mod looping;
 pub mod playlists;

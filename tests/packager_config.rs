@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hls_edge::config::Config;
 use hls_edge::packager::looping::LoopFile;
+use hls_edge::packager::segmenter::SegmenterConfig;
 
 #[test]
 fn origin_only_config_runs_the_packager_on_all_interfaces() {
@@ -32,7 +33,8 @@ fn demo_files_cut_into_three_two_second_segments() {
             bytes < 1024 * 1024,
             "{file} is {bytes} bytes: keep the demo small"
         );
-        let loop_file = LoopFile::load(Path::new(file), Duration::from_secs(2)).expect("segments");
+        let loop_file =
+            LoopFile::load(Path::new(file), SegmenterConfig::default()).expect("segments");
         let durations: Vec<_> = loop_file.segments.iter().map(|s| s.duration).collect();
         assert_eq!(durations, [Duration::from_secs(2); 3], "{file}");
         // the period covers every stream (audio runs a little past the last

@@ -23,6 +23,8 @@ pub struct PackagerFile {
     pub keep_behind: Option<u64>,
     pub ended_retention: Option<String>,
     pub max_bytes: Option<String>,
+    pub low_latency: Option<bool>,
+    pub part_target: Option<String>,
     #[serde(default)]
     pub streams: Vec<StreamFile>,
     #[serde(flatten)]
@@ -65,7 +67,18 @@ pub struct PackagerConfig {
     pub ended_retention: Duration,
     /// Bound of the segment bytes held in memory, all streams together.
     pub max_bytes: u64,
+    /// LL-HLS (partial segments, blocking reload, delta updates); `None` when off.
+    pub low_latency: Option<LowLatencyConfig>,
     pub streams: Vec<StreamConfig>,
+}
+
+/// `packager.low_latency: true` and what goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LowLatencyConfig {
+    /// Longest partial segment (`PART-TARGET`). Players stay `PART-HOLD-BACK` =
+    /// 3 part targets behind the live edge, so the default 500 ms gives about
+    /// 1.5 s of latency.
+    pub part_target: Duration,
 }
 
 /// One configured stream.
@@ -122,6 +135,7 @@ pub fn validate(file: PackagerFile, problems: &mut Problems) -> Option<PackagerC
             );
         }
     }
+    let low_latency = low_latency(p, &file, target_duration);
     let streams = streams(&file.streams, p);
     Some(PackagerConfig {
         listen: listen?,
@@ -130,8 +144,39 @@ pub fn validate(file: PackagerFile, problems: &mut Problems) -> Option<PackagerC
         keep_behind: keep_behind?,
         ended_retention: ended_retention?,
         max_bytes: max_bytes?,
+        low_latency: low_latency?,
         streams,
     })
+}
+
+/// `low_latency` and `part_target`. A part target must leave a segment at
+/// least two parts, and is at least 100 ms (each part is one playlist reload
+/// per player).
+fn low_latency(
+    p: &mut Problems,
+    file: &PackagerFile,
+    target_duration: Option<Duration>,
+) -> Option<Option<LowLatencyConfig>> {
+    let path = "packager.part_target";
+    if file.low_latency != Some(true) {
+        if file.part_target.is_some() {
+            p.push(path, "has no effect without packager.low_latency: true");
+            return None;
+        }
+        return Some(None);
+    }
+    let part_target = p.duration(path, file.part_target.as_deref(), "500ms")?;
+    let longest = target_duration.map_or(Duration::from_secs(30), |t| t / 2);
+    if part_target < Duration::from_millis(100) || part_target > longest {
+        p.push(
+            path,
+            format!(
+                "{part_target:?} is not between 100ms and half the target_duration ({longest:?})"
+            ),
+        );
+        return None;
+    }
+    Some(Some(LowLatencyConfig { part_target }))
 }
 
 fn count(
@@ -411,6 +456,57 @@ mod tests {
             );
         }
         assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    }
+
+    #[test]
+    fn low_latency_defaults_and_problems() {
+        let stream = "streams: [{name: live, key_sha256: \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}]";
+        let off = check(stream).unwrap();
+        assert_eq!(off.low_latency, None);
+        let on = check(&format!("low_latency: true\n{stream}")).unwrap();
+        assert_eq!(
+            on.low_latency,
+            Some(LowLatencyConfig {
+                part_target: Duration::from_millis(500)
+            })
+        );
+        let third = check(&format!("low_latency: true\npart_target: 334ms\n{stream}")).unwrap();
+        assert_eq!(
+            third.low_latency.map(|l| l.part_target),
+            Some(Duration::from_millis(334))
+        );
+        for (yaml, want) in [
+            (
+                "part_target: 500ms",
+                "packager.part_target: has no effect without packager.low_latency: true",
+            ),
+            (
+                "low_latency: false\npart_target: 500ms",
+                "packager.part_target: has no effect",
+            ),
+            (
+                "low_latency: true\npart_target: 50ms",
+                "packager.part_target: 50ms is not between 100ms and half the target_duration (1s)",
+            ),
+            (
+                "low_latency: true\npart_target: 1500ms",
+                "packager.part_target: 1.5s is not between",
+            ),
+            (
+                "low_latency: true\ntarget_duration: 4s\npart_target: 3s",
+                "packager.part_target: 3s is not between 100ms and half the target_duration (2s)",
+            ),
+            (
+                "low_latency: true\npart_target: soon",
+                "packager.part_target: ",
+            ),
+        ] {
+            let errors = check(&format!("{yaml}\n{stream}")).unwrap_err();
+            assert!(
+                errors.len() == 1 && errors[0].starts_with(want),
+                "{yaml}: {errors:#?}"
+            );
+        }
     }
 
     #[test]

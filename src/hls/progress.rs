@@ -129,8 +129,19 @@ impl PlaylistSummary {
     }
 }
 
+/// The last complete segment, or the parts listed of the segment being produced
+/// (rfc8216bis §4.4.4.9: its `#EXT-X-PART` tags after the last URI line).
 fn position_of(media: &MediaPlaylist) -> Option<Position> {
-    media.last_media_sequence().map(Position::after_segment)
+    let next_msn = media
+        .last_media_sequence()
+        .map_or(media.first_listed_media_sequence(), |m| m + 1);
+    match media.open_segment.as_ref().map(|o| o.parts.len()) {
+        Some(parts) if parts > 0 => Some(Position::within_segment(
+            next_msn,
+            u32::try_from(parts).unwrap_or(u32::MAX),
+        )),
+        _ => media.last_media_sequence().map(Position::after_segment),
+    }
 }
 
 #[cfg(test)]
@@ -172,5 +183,21 @@ mod tests {
             PlaylistSummary::of(ObjectClass::Playlist, b"<html>").class,
             ObjectClass::Playlist
         );
+    }
+
+    #[test]
+    fn parts_of_the_segment_being_produced_count() {
+        let ll = [
+            LIVE,
+            b"#EXT-X-PART:DURATION=0.5,URI=\"p9.0.ts\",INDEPENDENT=YES\n",
+            b"#EXT-X-PART:DURATION=0.5,URI=\"p9.1.ts\"\n",
+        ]
+        .concat();
+        let s = PlaylistSummary::of(ObjectClass::Playlist, &ll);
+        assert_eq!(s.live_position(), Some(Position::within_segment(9, 2)));
+        assert!(s.live_position() > Some(Position::after_segment(8)));
+        let delta = include_bytes!("testdata/llhls_delta.m3u8");
+        let s = PlaylistSummary::of(ObjectClass::Playlist, delta);
+        assert_eq!(s.live_position(), Some(Position::within_segment(108, 2)));
     }
 }

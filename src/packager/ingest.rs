@@ -4,7 +4,8 @@
 //!
 //! The key is checked before a byte of the body is read (wrong or missing ->
 //! 403, nothing kept). Then the body is fed to a `Segmenter` as it arrives and
-//! each segment is published the moment it is cut; when the body ends (or the
+//! each segment (with LL-HLS, each part) is published the moment it is cut;
+//! when the body ends (or the
 //! upload breaks, or the server shuts down) the last segment is flushed and
 //! the rendition ends. What joins or restarts a generation is the store's rule.
 
@@ -14,9 +15,9 @@ use http::StatusCode;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 
-use crate::packager::segmenter::{MediaInfo, Segment, Segmenter, SegmenterConfig};
+use crate::packager::segmenter::{Cut, MediaInfo, Part, Segment, Segmenter, SegmenterConfig};
 use crate::packager::service::{Packager, Reply};
-use crate::packager::store::{InputHandle, NewSegment, RenditionInfo, Store};
+use crate::packager::store::{InputHandle, NewPart, NewSegment, RenditionInfo, Store};
 use crate::packager::stream_key;
 
 /// An upload silent for this long is over (at least: a few target durations).
@@ -51,7 +52,7 @@ pub async fn receive(
     let store = packager.store();
     let input = store.open(stream, rendition, SystemTime::now());
     tracing::info!(stream, rendition, generation = %input.generation, "packager: ingest started");
-    let mut publisher = Publisher::new(store, input, target);
+    let mut publisher = Publisher::new(store, input, packager.segmenter_config());
     let mut shutdown = shutdown.clone();
     let outcome = loop {
         let chunk = tokio::select! {
@@ -109,34 +110,37 @@ pub struct Publisher<'a> {
     input: InputHandle,
     segmenter: Segmenter,
     clock: WallClock,
+    /// Start of the segment whose parts are being published.
+    open_start: Option<SystemTime>,
     counted_errors: u64,
     described: Option<RenditionInfo>,
 }
 
 impl<'a> Publisher<'a> {
-    pub fn new(store: &'a Store, input: InputHandle, target_duration: Duration) -> Self {
+    pub fn new(store: &'a Store, input: InputHandle, cfg: SegmenterConfig) -> Self {
         Publisher {
             store,
             input,
-            segmenter: Segmenter::new(SegmenterConfig { target_duration }),
+            segmenter: Segmenter::new(cfg),
             clock: WallClock::default(),
+            open_start: None,
             counted_errors: 0,
             described: None,
         }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
-        let segments = self.segmenter.push(bytes);
+        let cuts = self.segmenter.push_cuts(bytes);
         self.count(bytes.len() as u64);
-        for s in segments {
-            self.publish(s);
+        for cut in cuts {
+            self.publish(cut);
         }
     }
 
     /// Flushes the last segment and ends the rendition.
     pub fn finish(mut self, broken: bool) {
-        if let Some(s) = self.segmenter.finish() {
-            self.publish(s);
+        for cut in self.segmenter.finish_cuts() {
+            self.publish(cut);
         }
         self.count(0);
         if broken {
@@ -148,8 +152,42 @@ impl<'a> Publisher<'a> {
             bytes = stats.bytes, continuity_errors = stats.continuity_errors, "packager: ingest ended");
     }
 
-    fn publish(&mut self, s: Segment) {
-        let pdt = self.clock.start_of(&s, SystemTime::now());
+    fn publish(&mut self, cut: Cut) {
+        match cut {
+            Cut::Part(p) => self.publish_part(p),
+            Cut::Segment(s) => self.publish_segment(s),
+        }
+    }
+
+    /// A part goes out at once; the first of a segment fixes the segment's start.
+    fn publish_part(&mut self, p: Part) {
+        let now = SystemTime::now();
+        let start = match self.open_start {
+            Some(start) if p.index > 0 => start,
+            _ => self.clock.place(p.discontinuity, now, p.duration),
+        };
+        self.open_start = Some(start);
+        let part = NewPart {
+            data: p.data,
+            duration: p.duration,
+            independent: p.independent,
+            discontinuity: p.discontinuity,
+            program_date_time: start,
+            published_at: now,
+        };
+        if let Err(e) = self.store.publish_part(&self.input, part) {
+            tracing::debug!(stream = %self.input.stream, rendition = %self.input.rendition, error = %e, "packager: part not published");
+        }
+    }
+
+    fn publish_segment(&mut self, s: Segment) {
+        let pdt = match self.open_start.take() {
+            Some(start) => start,
+            None => self
+                .clock
+                .place(s.discontinuity, SystemTime::now(), s.duration),
+        };
+        self.clock.ended(pdt, s.duration);
         let info = RenditionInfo::from(&self.segmenter.media_info());
         if self.described.as_ref() != Some(&info) {
             self.store.describe(&self.input, info.clone());
@@ -203,15 +241,31 @@ const MAX_DRIFT: Duration = Duration::from_secs(1);
 
 impl WallClock {
     pub fn start_of(&mut self, s: &Segment, published_at: SystemTime) -> SystemTime {
-        let measured = published_at.checked_sub(s.duration).unwrap_or(published_at);
-        let start = match self.next {
-            Some(expected) if !s.discontinuity && distance(expected, measured) <= MAX_DRIFT => {
+        let start = self.place(s.discontinuity, published_at, s.duration);
+        self.ended(start, s.duration);
+        start
+    }
+
+    /// Where something cut at `published_at` after lasting `duration` started:
+    /// where the last segment ended, unless that is too far from the measure.
+    pub fn place(
+        &self,
+        discontinuity: bool,
+        published_at: SystemTime,
+        duration: Duration,
+    ) -> SystemTime {
+        let measured = published_at.checked_sub(duration).unwrap_or(published_at);
+        match self.next {
+            Some(expected) if !discontinuity && distance(expected, measured) <= MAX_DRIFT => {
                 expected
             }
             _ => measured,
-        };
-        self.next = Some(start + s.duration);
-        start
+        }
+    }
+
+    /// A segment that started at `start` ended: the next one starts there.
+    pub fn ended(&mut self, start: SystemTime, duration: Duration) {
+        self.next = Some(start + duration);
     }
 }
 
@@ -234,6 +288,7 @@ mod tests {
             start_pts: 0,
             discontinuity,
             keyframe_start: true,
+            parts: Vec::new(),
         }
     }
 

@@ -12,6 +12,9 @@
 //! The renditions of one stream share one clock and one generation. The clock
 //! starts one playlist window in the past, so a full window is published at
 //! once and a player can start at the live edge right away.
+//!
+//! With LL-HLS each segment's parts are published one by one, each when it
+//! would have ended in real time, and the segment right after its last part.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -26,7 +29,7 @@ use tokio::time::Instant;
 use crate::config::packager::StreamConfig;
 use crate::packager::segmenter::{Segment, Segmenter, SegmenterConfig};
 use crate::packager::service::Packager;
-use crate::packager::store::{InputHandle, NewSegment, RenditionInfo, Store};
+use crate::packager::store::{InputHandle, NewPart, NewSegment, RenditionInfo, Store};
 use crate::packager::ts::{ContinuityStep, DemuxEvent, TimestampShifter, TsReader};
 
 /// How often ended generations past their retention are looked for.
@@ -93,14 +96,22 @@ pub struct LoopFile {
 
 impl LoopFile {
     /// Reads and segments `path` (blocking I/O: call from a blocking thread).
-    pub fn load(path: &Path, target_duration: Duration) -> Result<LoopFile, LoopError> {
+    pub fn load(path: &Path, cfg: SegmenterConfig) -> Result<LoopFile, LoopError> {
         let data = std::fs::read(path).map_err(|source| LoopError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut segmenter = Segmenter::new(SegmenterConfig { target_duration });
+        let mut segmenter = Segmenter::new(cfg);
         let mut segments = segmenter.push(&data);
         segments.extend(segmenter.finish());
+        // Parts of the first GOP are cut on the grid of the later ones (see
+        // `segmenter`), which a second reading knows from the first.
+        if let Some(gop) = first_gop(&segments) {
+            segmenter = Segmenter::new(cfg);
+            segmenter.expect_gop(gop);
+            segments = segmenter.push(&data);
+            segments.extend(segmenter.finish());
+        }
         if segments.is_empty() {
             return Err(LoopError::NoSegment {
                 path: path.to_path_buf(),
@@ -144,6 +155,22 @@ impl LoopFile {
     }
 }
 
+/// The time from the first independent part to the next: one GOP (with parts only).
+fn first_gop(segments: &[Segment]) -> Option<Duration> {
+    let mut at = Duration::ZERO;
+    let mut starts = Vec::new();
+    for part in segments.iter().flat_map(|s| s.parts.iter()) {
+        if part.independent {
+            starts.push(at);
+            if starts.len() == 2 {
+                return Some(starts[1] - starts[0]);
+            }
+        }
+        at += part.duration;
+    }
+    None
+}
+
 /// How far the file's timestamps reach, over every PES of every stream: from
 /// the earliest DTS/PTS to the latest PTS plus one 25 fps frame (the last
 /// access unit's own duration, which no timestamp states).
@@ -183,7 +210,8 @@ async fn run_stream(packager: Packager, stream: StreamConfig) {
     let mut files = Vec::new();
     for l in &stream.loops {
         let path = l.file.clone();
-        match tokio::task::spawn_blocking(move || LoopFile::load(&path, target)).await {
+        let cfg = packager.segmenter_config();
+        match tokio::task::spawn_blocking(move || LoopFile::load(&path, cfg)).await {
             Ok(Ok(file)) => files.push((l.rendition.clone(), file)),
             Ok(Err(e)) => {
                 tracing::error!(stream = %stream.name, rendition = %l.rendition, error = %e, "packager: loop source not started")
@@ -235,17 +263,19 @@ async fn play(packager: Packager, input: InputHandle, file: LoopFile, epoch: Epo
             .saturating_mul(u32::try_from(cycle).unwrap_or(u32::MAX));
         for (i, s) in file.segments.iter().enumerate() {
             let ends = begins + s.duration;
-            tokio::time::sleep_until(epoch.at + ends).await;
+            let data = if cycle == 0 {
+                s.data.clone()
+            } else {
+                shifted(&s.data, &shifter, &file.continuity, cycle)
+            };
             let segment = NewSegment {
-                data: if cycle == 0 {
-                    s.data.clone()
-                } else {
-                    shifted(&s.data, &shifter, &file.continuity, cycle)
-                },
+                data,
                 duration: s.duration,
                 program_date_time: epoch.wall + begins,
                 discontinuity: s.discontinuity || (cycle > 0 && i == 0),
             };
+            publish_parts(packager.store(), &input, s, &segment, epoch.at + begins).await;
+            tokio::time::sleep_until(epoch.at + ends).await;
             publish(packager.store(), &input, segment);
             begins = ends;
         }
@@ -264,6 +294,40 @@ fn shifted(
     shifter.shift_packets(&mut copy);
     continuity.apply(&mut copy, cycle);
     Bytes::from(copy)
+}
+
+/// Publishes the parts of `cut` (slices of `segment.data`, which may be the
+/// shifted copy) each when it would have ended, the segment starting at `begins`.
+async fn publish_parts(
+    store: &Store,
+    input: &InputHandle,
+    cut: &Segment,
+    segment: &NewSegment,
+    begins: Instant,
+) {
+    let (mut offset, mut ends) = (0, begins);
+    for part in &cut.parts {
+        let len = part.data.len();
+        ends += part.duration;
+        tokio::time::sleep_until(ends).await;
+        let Some(data) =
+            (offset + len <= segment.data.len()).then(|| segment.data.slice(offset..offset + len))
+        else {
+            return;
+        };
+        offset += len;
+        let part = NewPart {
+            data,
+            duration: part.duration,
+            independent: part.independent,
+            discontinuity: segment.discontinuity,
+            program_date_time: segment.program_date_time,
+            published_at: SystemTime::now(),
+        };
+        if let Err(e) = store.publish_part(input, part) {
+            tracing::debug!(stream = %input.stream, rendition = %input.rendition, error = %e, "packager: loop part not published");
+        }
+    }
 }
 
 fn publish(store: &Store, input: &InputHandle, segment: NewSegment) {

@@ -5,9 +5,17 @@
 //!   relative to the playlist, `#EXT-X-ENDLIST` once the input stopped;
 //! - the multivariant playlist of a stream: every rendition of the current
 //!   generation, URIs `{generation}/{rendition}/index.m3u8` relative to
-//!   `/hls/{stream}/master.m3u8`.
+//!   `/hls/{stream}/master.m3u8`;
+//! - with LL-HLS, the media playlist with parts, server control, preload hint,
+//!   rendition reports and delta updates (`low_latency.rs`).
 //!
 //! No locking and no I/O: the caller lends the store's data.
+
+mod low_latency;
+
+pub use low_latency::{
+    low_latency_media, part_uri, LowLatencyView, PART_HOLD_BACK_PARTS, SKIP_BOUNDARY_TARGETS,
+};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,17 +34,16 @@ const VERSION: u8 = 3;
 /// no change to it, and a window sliding past a long segment would lower it.
 /// `floor` (the configured target) is the value before any segment.
 pub fn media(rendition: &Rendition, window: usize, floor: Duration) -> MediaPlaylist {
-    let longest_ms = millis(rendition.longest()).max(millis(floor));
     MediaPlaylist {
         version: Some(VERSION),
-        target_duration: longest_ms.div_ceil(1000).max(1),
+        target_duration: target_duration(rendition, floor),
         media_sequence: rendition.media_sequence(window),
         discontinuity_sequence: rendition.discontinuity_sequence(window),
         segments: rendition
             .window(window)
             .map(|s| MediaSegment {
                 uri: segment_uri(s.msn),
-                duration: millis(s.duration) as f64 / 1000.0,
+                duration: seconds(s.duration),
                 discontinuity: s.discontinuity,
                 program_date_time: Some(rfc3339_millis(s.program_date_time)),
                 ..MediaSegment::default()
@@ -45,6 +52,12 @@ pub fn media(rendition: &Rendition, window: usize, floor: Duration) -> MediaPlay
         end_list: rendition.is_ended(),
         ..MediaPlaylist::default()
     }
+}
+
+/// `#EXT-X-TARGETDURATION` of `rendition`'s playlist, in seconds (see [`media`]).
+pub fn target_duration(rendition: &Rendition, floor: Duration) -> u64 {
+    let longest_ms = millis(rendition.longest()).max(millis(floor));
+    longest_ms.div_ceil(1000).max(1)
 }
 
 /// The URI of segment `msn` relative to its media playlist.
@@ -81,6 +94,11 @@ pub fn multivariant(
         independent_segments: false,
         variants,
     })
+}
+
+/// A duration in seconds, to the millisecond, as playlists write it.
+pub fn seconds(d: Duration) -> f64 {
+    millis(d) as f64 / 1000.0
 }
 
 /// `2024-01-02T03:04:05.678Z`: RFC 3339 in UTC with milliseconds, as

@@ -4,14 +4,16 @@
 //! /hls/{stream}/master.m3u8
 //! /hls/{stream}/{generation}/{rendition}/index.m3u8
 //! /hls/{stream}/{generation}/{rendition}/seg_{msn}.ts
+//! /hls/{stream}/{generation}/{rendition}/part_{msn}.{index}.ts   (LL-HLS)
 //! /ingest/{stream}/{rendition}
 //! ```
 //!
-//! Each object has exactly one URL: names are `[a-z0-9_-]+` and a media
-//! sequence number has no leading zero, so `seg_07.ts` is not `seg_7.ts` and
-//! no cache stores one object twice. No I/O.
+//! Each object has exactly one URL: names are `[a-z0-9_-]+` and numbers have
+//! no leading zero, so `seg_07.ts` is not `seg_7.ts` and no cache stores one
+//! object twice. No I/O.
 
 use crate::config::packager::is_name;
+use crate::hls::playlist::PartPosition;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource<'a> {
@@ -28,6 +30,13 @@ pub enum Resource<'a> {
         generation: &'a str,
         rendition: &'a str,
         msn: u64,
+    },
+    /// A partial segment (rfc8216bis §4.4.4.9).
+    Part {
+        stream: &'a str,
+        generation: &'a str,
+        rendition: &'a str,
+        at: PartPosition,
     },
     Ingest {
         stream: &'a str,
@@ -46,6 +55,14 @@ impl<'a> Resource<'a> {
                 generation,
                 rendition,
             },
+            ["hls", stream, generation, rendition, file] if file.starts_with("part_") => {
+                Resource::Part {
+                    stream,
+                    generation,
+                    rendition,
+                    at: part_position(file)?,
+                }
+            }
             ["hls", stream, generation, rendition, file] => {
                 let msn = segment_number(file)?;
                 Resource::Segment {
@@ -86,6 +103,12 @@ impl<'a> Resource<'a> {
                 generation,
                 rendition,
                 ..
+            }
+            | Resource::Part {
+                stream,
+                generation,
+                rendition,
+                ..
             } => vec![stream, generation, rendition],
             Resource::Ingest { stream, rendition } => vec![stream, rendition],
         }
@@ -94,7 +117,20 @@ impl<'a> Resource<'a> {
 
 /// `seg_{msn}.ts` -> msn, decimal without leading zeros.
 fn segment_number(file: &str) -> Option<u64> {
-    let digits = file.strip_prefix("seg_")?.strip_suffix(".ts")?;
+    canonical_number(file.strip_prefix("seg_")?.strip_suffix(".ts")?)
+}
+
+/// `part_{msn}.{index}.ts` -> its position, both decimal without leading zeros.
+fn part_position(file: &str) -> Option<PartPosition> {
+    let numbers = file.strip_prefix("part_")?.strip_suffix(".ts")?;
+    let (msn, part) = numbers.split_once('.')?;
+    Some(PartPosition {
+        msn: canonical_number(msn)?,
+        part: canonical_number(part)?,
+    })
+}
+
+fn canonical_number(digits: &str) -> Option<u64> {
     let canonical = !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (digits == "0" || !digits.starts_with('0'));
@@ -129,6 +165,15 @@ mod tests {
             })
         );
         assert_eq!(
+            Resource::parse("/hls/demo/g1/360p/part_12.0.ts"),
+            Some(Resource::Part {
+                stream: "demo",
+                generation: "g1",
+                rendition: "360p",
+                at: PartPosition { msn: 12, part: 0 }
+            })
+        );
+        assert_eq!(
             Resource::parse("/ingest/live/720p"),
             Some(Resource::Ingest {
                 stream: "live",
@@ -150,6 +195,11 @@ mod tests {
             "/hls/demo/g1/360p/seg_1.mp4",
             "/hls/demo/g1/360p/seg_99999999999999999999999.ts",
             "/hls/demo/g1/360p/x/seg_1.ts",
+            "/hls/demo/g1/360p/part_1.ts",
+            "/hls/demo/g1/360p/part_1.01.ts",
+            "/hls/demo/g1/360p/part_01.1.ts",
+            "/hls/demo/g1/360p/part_1.1.2.ts",
+            "/hls/demo/g1/360p/part_1..ts",
             "/ingest/live",
             "/ingest/live/720p/more",
         ] {

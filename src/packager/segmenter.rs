@@ -19,14 +19,25 @@
 //! Whether a PES is a keyframe is known once it is complete (for video, when
 //! the next one starts), so packets are buffered and the cut is placed
 //! afterwards at the offset where that PES started.
+//!
+//! With a part target (LL-HLS), the open segment is also cut into partial
+//! segments at PES starts (`parts.rs` has the rule); each part is handed out
+//! as soon as it is cut, before its segment is complete, and the segment is
+//! its parts joined.
 
 use crate::packager::codec::{AdtsHeader, VideoParams};
 use crate::packager::ts::{
-    DemuxEvent, Packet, Pes, Pid, Pmt, TableRepeater, Timestamp, TsReader, TsStats, PACKET_SIZE,
+    DemuxEvent, Packet, Pes, Pmt, TableRepeater, Timestamp, TsReader, TsStats, PACKET_SIZE,
 };
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Duration;
+
+mod clock;
+mod parts;
+use clock::{Clock, OpenSegment, Timing, Unit};
+pub use parts::Part;
+use parts::{ticks_to_duration, PartCutter};
 
 /// A jump forward larger than this is a source restart, not a gap.
 const MAX_FORWARD_JUMP: u64 = 10 * Timestamp::HZ;
@@ -41,12 +52,33 @@ pub struct SegmenterConfig {
     /// Minimum segment duration; segments end at the first keyframe after it.
     /// Default 2 s.
     pub target_duration: Duration,
+    /// Longest partial segment (LL-HLS `PART-TARGET`); `None` (the default)
+    /// cuts no parts.
+    pub part_target: Option<Duration>,
 }
 
 impl Default for SegmenterConfig {
     fn default() -> Self {
         Self {
             target_duration: Duration::from_secs(2),
+            part_target: None,
+        }
+    }
+}
+
+/// What the segmenter hands out, in stream order: with a part target, each
+/// part of a segment, then the segment itself right after its last part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cut {
+    Part(Part),
+    Segment(Segment),
+}
+
+impl Cut {
+    pub fn into_segment(self) -> Option<Segment> {
+        match self {
+            Cut::Segment(s) => Some(s),
+            Cut::Part(_) => None,
         }
     }
 }
@@ -68,6 +100,8 @@ pub struct Segment {
     pub discontinuity: bool,
     /// The segment starts with a keyframe (false only for forced cuts).
     pub keyframe_start: bool,
+    /// With a part target: its parts, whose `data` are slices of `data`.
+    pub parts: Vec<Part>,
 }
 
 /// What the playlist needs to describe the stream; complete once a keyframe
@@ -98,9 +132,22 @@ impl Segmenter {
         }
     }
 
+    /// The GOP length the stream is known to have: parts of the first GOP are
+    /// cut on its grid too, before a GOP has been measured (a looped file,
+    /// read a second time, knows it from the first).
+    pub fn expect_gop(&mut self, gop: Duration) {
+        self.cutter.parts.expect_gop(duration_to_ticks(gop));
+    }
+
     /// Reads `data` (any chunking, not aligned to packets) and returns the
-    /// segments it completed.
+    /// segments it completed (with their parts, if parts are cut).
     pub fn push(&mut self, data: &[u8]) -> Vec<Segment> {
+        let cuts = self.push_cuts(data);
+        cuts.into_iter().filter_map(Cut::into_segment).collect()
+    }
+
+    /// Like `push`, but also hands out each part as soon as it is cut.
+    pub fn push_cuts(&mut self, data: &[u8]) -> Vec<Cut> {
         let Self { reader, cutter } = self;
         reader.push(data, |raw, pkt, events| cutter.packet(raw, pkt, events));
         std::mem::take(&mut cutter.out)
@@ -110,13 +157,19 @@ impl Segmenter {
     /// causes a cut here. The segmenter can then read a following stream,
     /// whose first segment is marked as a discontinuity if its timestamps jump.
     pub fn finish(&mut self) -> Option<Segment> {
+        let cuts = self.finish_cuts();
+        cuts.into_iter().filter_map(Cut::into_segment).last()
+    }
+
+    /// Like `finish`, with the parts cut on the way.
+    pub fn finish_cuts(&mut self) -> Vec<Cut> {
         let Self { reader, cutter } = self;
         cutter.at_end = true;
         let mut last = reader.finish(|raw, pkt, events| cutter.packet(raw, pkt, events));
         cutter.events(&mut last);
         cutter.close();
         cutter.at_end = false;
-        cutter.out.pop()
+        std::mem::take(&mut cutter.out)
     }
 
     pub fn stats(&self) -> &TsStats {
@@ -144,67 +197,6 @@ impl Segmenter {
     }
 }
 
-/// The stream whose PES decide cuts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Timing {
-    pid: Pid,
-    video: bool,
-}
-
-/// A timing PES reduced to what the cutting rule needs.
-#[derive(Clone, Copy, Debug)]
-struct Unit {
-    /// Where its first packet sits in `Cutter::buf`.
-    offset: usize,
-    /// DTS, or PTS, unwrapped.
-    time: u64,
-    pts: u64,
-    keyframe: bool,
-    jumped: bool,
-}
-
-#[derive(Debug)]
-struct OpenSegment {
-    start_pts: u64,
-    start_time: u64,
-    max_pts: u64,
-    keyframe_start: bool,
-    discontinuity: bool,
-}
-
-impl OpenSegment {
-    /// Last PTS + one frame - first PTS: the length when no next segment
-    /// start is known.
-    fn estimated_length(&self, frame_ticks: Option<u64>) -> u64 {
-        (self.max_pts + frame_ticks.unwrap_or(0)).saturating_sub(self.start_pts)
-    }
-}
-
-/// Unwraps the timing stream's clock and notices jumps.
-#[derive(Debug, Default)]
-struct Clock {
-    last: Option<u64>,
-    /// The last positive step: one frame (video) or one PES (audio).
-    frame_ticks: Option<u64>,
-}
-
-impl Clock {
-    /// Returns the unwrapped time and whether it jumped.
-    fn advance(&mut self, ts: Timestamp) -> (u64, bool) {
-        let Some(prev) = self.last else {
-            self.last = Some(ts.get());
-            return (ts.get(), false);
-        };
-        let t = ts.unwrap_near(prev);
-        let jumped = t < prev || t - prev > MAX_FORWARD_JUMP;
-        if !jumped && t > prev {
-            self.frame_ticks = Some(t - prev);
-        }
-        self.last = Some(t);
-        (t, jumped)
-    }
-}
-
 #[derive(Debug, Default)]
 struct Cutter {
     /// Target duration in 90 kHz ticks.
@@ -226,16 +218,21 @@ struct Cutter {
     packets_seen: u64,
     video_params: Option<VideoParams>,
     audio: Option<AdtsHeader>,
-    out: Vec<Segment>,
+    parts: PartCutter,
+    out: Vec<Cut>,
 }
 
 impl Cutter {
     fn new(cfg: SegmenterConfig) -> Self {
-        let target = cfg.target_duration.as_nanos() * 9 / 100_000;
         Self {
-            target: u64::try_from(target).unwrap_or(u64::MAX),
+            target: duration_to_ticks(cfg.target_duration),
+            parts: PartCutter::new(cfg.part_target.map(duration_to_ticks)),
             ..Self::default()
         }
+    }
+
+    fn video(&self) -> bool {
+        self.timing.is_some_and(|t| t.video)
     }
 
     fn packet(&mut self, raw: &[u8; PACKET_SIZE], pkt: &Packet<'_>, events: &mut Vec<DemuxEvent>) {
@@ -338,7 +335,7 @@ impl Cutter {
             }
             let since = *self.lead_in_since.get_or_insert(unit.time);
             if unit.keyframe || unit.time.saturating_sub(since) >= force {
-                self.split(unit.offset);
+                self.split(unit.offset, true);
                 self.open(unit);
             } else {
                 self.drop_before(unit.offset);
@@ -354,6 +351,9 @@ impl Cutter {
             if !unit.jumped {
                 seg.max_pts = seg.max_pts.max(unit.pts);
             }
+            if !self.at_end {
+                self.maybe_cut_part(&unit);
+            }
             return;
         }
         let ticks = if unit.jumped {
@@ -361,13 +361,28 @@ impl Cutter {
         } else {
             unit.pts.saturating_sub(seg.start_pts)
         };
-        let data = self.split(unit.offset);
+        let data = self.split(unit.offset, true);
         self.emit(data, ticks);
         self.open(unit);
     }
 
+    /// Ends the open part before `unit` when the part rule says so.
+    fn maybe_cut_part(&mut self, unit: &Unit) {
+        let (video, step) = (self.video(), self.clock.frame_ticks);
+        let Some(seg) = &self.seg else { return };
+        if !self.parts.ends_before(unit, video, step) {
+            return;
+        }
+        let discontinuity = seg.discontinuity;
+        let data = self.split(unit.offset, unit.keyframe);
+        let part = self.parts.cut(data, unit, video, discontinuity);
+        self.out.push(Cut::Part(part));
+    }
+
     fn open(&mut self, unit: Unit) {
         let pending = std::mem::take(&mut self.pending_discontinuity);
+        let video = self.video();
+        self.parts.open(&unit, video);
         self.seg = Some(OpenSegment {
             start_pts: unit.pts,
             start_time: unit.time,
@@ -391,30 +406,36 @@ impl Cutter {
         self.lead_in_since = None;
     }
 
+    /// Emits the open segment, whose last part (or only piece) is `data` and
+    /// which lasts `ticks`.
     fn emit(&mut self, data: Vec<u8>, ticks: u64) {
         let Some(seg) = self.seg.take() else { return };
-        let nanos = u128::from(ticks) * 100_000 / 9;
-        self.out.push(Segment {
-            data: Bytes::from(data),
-            duration: Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)),
+        let last = self.parts.last(data, ticks, seg.discontinuity);
+        if self.parts.enabled() {
+            self.out.push(Cut::Part(last));
+        }
+        let (data, parts) = self.parts.take_segment();
+        self.out.push(Cut::Segment(Segment {
+            data,
+            duration: ticks_to_duration(ticks),
             start_pts: seg.start_pts,
             discontinuity: seg.discontinuity,
             keyframe_start: seg.keyframe_start,
-        });
+            parts,
+        }));
         self.emitted_any = true;
     }
 
-    /// Splits `buf` at `offset`: returns the head; `buf` becomes the PAT/PMT
-    /// packets followed by the tail.
-    fn split(&mut self, offset: usize) -> Vec<u8> {
-        let mut next = Vec::with_capacity(
-            self.buf
-                .capacity()
-                .max(self.tables.len() + self.buf.len() - offset),
-        );
-        self.tables.write_to(&mut next);
+    /// Splits `buf` at `offset`: returns the head; `buf` becomes the tail,
+    /// after the PAT/PMT packets when `tables` (a decoder may join there).
+    fn split(&mut self, offset: usize, tables: bool) -> Vec<u8> {
+        let added = if tables { self.tables.len() } else { 0 };
+        let mut next = Vec::with_capacity(self.buf.capacity().max(added + self.buf.len() - offset));
+        if tables {
+            self.tables.write_to(&mut next);
+        }
         next.extend_from_slice(&self.buf[offset..]);
-        self.rebase(offset, self.tables.len());
+        self.rebase(offset, added);
         let mut head = std::mem::replace(&mut self.buf, next);
         head.truncate(offset);
         head
@@ -432,6 +453,10 @@ impl Cutter {
             s.1 = s.1 - removed + added;
         }
     }
+}
+
+fn duration_to_ticks(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos() * 9 / 100_000).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -5,9 +5,12 @@
 //! The edge reaches this origin like any other (design §7), so packaged output
 //! goes through the same cache policy; with `conf/origin.yaml` it runs alone
 //! for edges on other machines. The headers say how to cache each object:
-//! segments never change (their URLs are generation-scoped), a live playlist
-//! always may, an ended one never will.
+//! segments and parts never change (their URLs are generation-scoped), a live
+//! playlist always may, an ended one never will. With LL-HLS, playlist
+//! requests with delivery directives and hinted part requests are held
+//! (`delivery`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,9 +25,12 @@ use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 
 use crate::config::PackagerConfig;
+use crate::packager::delivery;
+use crate::packager::holds::{HoldBook, Watched};
 use crate::packager::looping::Sources;
 use crate::packager::playlists;
 use crate::packager::resource::Resource;
+use crate::packager::segmenter::SegmenterConfig;
 use crate::packager::store::{Retention, Store, StreamStats};
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -46,6 +52,7 @@ pub struct Packager {
 struct Shared {
     config: PackagerConfig,
     store: Store,
+    holds: HoldBook,
 }
 
 impl Packager {
@@ -55,10 +62,12 @@ impl Packager {
         for stream in &config.streams {
             store.register(&stream.name);
         }
+        let holds = HoldBook::new(config.streams.iter().map(|s| s.name.as_str()));
         Packager {
             shared: Arc::new(Shared {
                 config: config.clone(),
                 store,
+                holds,
             }),
         }
     }
@@ -67,8 +76,22 @@ impl Packager {
         &self.shared.config
     }
 
+    /// How inputs are cut: the target duration, and the part target with LL-HLS.
+    pub fn segmenter_config(&self) -> SegmenterConfig {
+        let config = &self.shared.config;
+        SegmenterConfig {
+            target_duration: config.target_duration,
+            part_target: config.low_latency.map(|l| l.part_target),
+        }
+    }
+
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The requests held for LL-HLS, counted per stream.
+    pub fn holds(&self) -> &HoldBook {
+        &self.shared.holds
     }
 
     /// Per stream: bytes held, segments produced, ingest bytes and errors, live.
@@ -103,7 +126,7 @@ pub fn services(config: &PackagerConfig) -> (Packager, Vec<Box<dyn ServiceWithDe
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: &'static str,
-    pub cache_control: &'static str,
+    pub cache_control: Cow<'static, str>,
     pub body: Bytes,
     pub allow: Option<&'static str>,
     /// Close the connection after it (a request body was left unread).
@@ -113,13 +136,13 @@ pub struct Reply {
 impl Reply {
     pub fn ok(
         content_type: &'static str,
-        cache_control: &'static str,
+        cache_control: impl Into<Cow<'static, str>>,
         body: impl Into<Bytes>,
     ) -> Self {
         Reply {
             status: StatusCode::OK,
             content_type,
-            cache_control,
+            cache_control: cache_control.into(),
             body: body.into(),
             allow: None,
             close: false,
@@ -127,11 +150,16 @@ impl Reply {
     }
 
     pub fn text(status: StatusCode, message: &'static str) -> Self {
+        Reply::message(status, message)
+    }
+
+    /// A plain-text answer that is never stored (errors, refusals).
+    pub fn message(status: StatusCode, message: impl Into<Bytes>) -> Self {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8",
-            cache_control: MISSING_CACHE,
-            body: Bytes::from_static(message.as_bytes()),
+            cache_control: Cow::Borrowed(MISSING_CACHE),
+            body: message.into(),
             allow: None,
             close: false,
         }
@@ -145,7 +173,7 @@ impl Reply {
         let mut h = ResponseHeader::build(self.status, Some(5))?;
         h.insert_header(http::header::CONTENT_TYPE, self.content_type)?;
         h.insert_header(http::header::CONTENT_LENGTH, self.body.len().to_string())?;
-        h.insert_header(http::header::CACHE_CONTROL, self.cache_control)?;
+        h.insert_header(http::header::CACHE_CONTROL, self.cache_control.as_ref())?;
         if let Some(allow) = self.allow {
             h.insert_header(http::header::ALLOW, allow)?;
         }
@@ -181,14 +209,59 @@ impl OriginApp {
             }
             (Resource::Ingest { .. }, _) => method_not_allowed(resource),
             (_, &Method::GET | &Method::HEAD) => {
-                self.serve(resource).unwrap_or_else(Reply::not_found)
+                let query = session.req_header().uri.query().map(str::to_owned);
+                self.serve(resource, query.as_deref(), shutdown).await
             }
             _ => method_not_allowed(resource),
         }
     }
 
-    /// A playlist or segment from the store; `None` is a 404.
-    fn serve(&self, resource: Resource<'_>) -> Option<Reply> {
+    /// A playlist, segment or part; held first for LL-HLS where the spec says so.
+    async fn serve(
+        &self,
+        resource: Resource<'_>,
+        query: Option<&str>,
+        shutdown: &ShutdownWatch,
+    ) -> Reply {
+        let low_latency = self.packager.config().low_latency;
+        match (resource, low_latency) {
+            (
+                Resource::Media {
+                    stream,
+                    generation,
+                    rendition,
+                },
+                Some(ll),
+            ) => {
+                let watched = Watched {
+                    stream,
+                    generation,
+                    rendition,
+                };
+                delivery::media_playlist(&self.packager, ll, watched, query, shutdown).await
+            }
+            (
+                Resource::Part {
+                    stream,
+                    generation,
+                    rendition,
+                    at,
+                },
+                Some(_),
+            ) => {
+                let watched = Watched {
+                    stream,
+                    generation,
+                    rendition,
+                };
+                delivery::part(&self.packager, watched, at, shutdown).await
+            }
+            _ => self.stored(resource).unwrap_or_else(Reply::not_found),
+        }
+    }
+
+    /// A playlist or segment from the store as it stands; `None` is a 404.
+    fn stored(&self, resource: Resource<'_>) -> Option<Reply> {
         let store = self.packager.store();
         match resource {
             Resource::Master { stream } => {
@@ -225,7 +298,7 @@ impl OriginApp {
                 let data = store.segment(stream, generation, rendition, msn)?;
                 Some(Reply::ok(SEGMENT_TYPE, SEGMENT_CACHE, data))
             }
-            Resource::Ingest { .. } => None,
+            Resource::Ingest { .. } | Resource::Part { .. } => None,
         }
     }
 }

@@ -10,13 +10,21 @@
 //!   `ended_retention` later (`expire`);
 //! - all segment bytes together stay under `max_bytes`: ended generations go
 //!   first, then segments behind windows; a segment that still does not fit
-//!   is refused, each with a log line.
+//!   is refused, each with a log line;
+//! - with LL-HLS, a segment's parts are published one by one before it. The
+//!   decision to refuse is taken at its first part, so that a part once out is
+//!   never followed by a refused segment (whose number, and so the parts' URLs,
+//!   the next segment would reuse): the bound may be passed by the rest of one
+//!   segment per rendition.
 //!
 //! Time is passed in; playlist text is written elsewhere (`packager::playlists`)
 //! from what `read_rendition` and `read_current` lend out.
 
 mod generation;
+mod memory;
+mod parts;
 mod rendition;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -29,7 +37,9 @@ use parking_lot::RwLock;
 use crate::config::PackagerConfig;
 pub use generation::GenerationId;
 use generation::GenerationIds;
+pub use parts::{NewPart, OpenSegment, PartPosition, StoredPart};
 pub use rendition::{millis, NewSegment, Rendition, RenditionInfo, StoredSegment};
+pub use stats::{RenditionProgress, StreamStats};
 
 /// How much the store keeps.
 #[derive(Debug, Clone)]
@@ -70,24 +80,6 @@ pub enum StoreError {
     Full { size: u64, max: u64 },
 }
 
-/// What the operator sees of one stream (the metrics are built from this).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamStats {
-    pub name: String,
-    /// Segment bytes held, all generations.
-    pub bytes: u64,
-    pub segments_produced: u64,
-    /// TS bytes received from inputs (push and loop files).
-    pub ingest_bytes: u64,
-    /// Continuity errors, lost sync and broken uploads.
-    pub ingest_errors: u64,
-    /// Segments refused because the store was full.
-    pub segments_refused: u64,
-    /// The newest generation has an input still running.
-    pub live: bool,
-    pub generation: Option<GenerationId>,
-}
-
 pub struct Store {
     limits: Retention,
     inner: RwLock<Inner>,
@@ -105,6 +97,7 @@ struct StreamEntry {
     /// Oldest first; the last one is the current generation.
     generations: Vec<Generation>,
     segments_produced: u64,
+    parts_produced: u64,
     ingest_bytes: u64,
     ingest_errors: u64,
     segments_refused: u64,
@@ -176,35 +169,66 @@ impl Store {
         }
     }
 
-    /// Publishes the next segment of an input; returns its media sequence number.
+    /// Publishes the next segment of an input; returns its media sequence
+    /// number. Its parts, if any, were published before it (`publish_part`).
     pub fn publish(&self, input: &InputHandle, segment: NewSegment) -> Result<u64, StoreError> {
         let size = segment.data.len() as u64;
         let mut inner = self.inner.write();
-        if inner.rendition_mut(input).is_none() {
-            return Err(StoreError::GenerationGone(input.generation.clone()));
+        let gone = || StoreError::GenerationGone(input.generation.clone());
+        let rendition = inner.rendition_mut(input).ok_or_else(gone)?;
+        let open_bytes = rendition.open_segment().map_or(0, OpenSegment::bytes);
+        let refused = rendition.refusing(true);
+        // Parts already out: the segment is kept whatever room there is.
+        let fits = inner.make_room(size.saturating_sub(open_bytes), &self.limits);
+        if refused || (!fits && open_bytes == 0) {
+            return Err(inner.refuse(input, size, &self.limits));
         }
-        if !inner.make_room(size, &self.limits) {
-            if let Some(entry) = inner.streams.get_mut(&input.stream) {
-                entry.segments_refused += 1;
-            }
-            tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = self.limits.max_bytes,
-                "packager store full: segment refused");
+        let keep = self.limits.window + self.limits.keep_behind;
+        let rendition = inner.rendition_mut(input).ok_or_else(gone)?;
+        let msn = rendition.push(segment);
+        let freed = rendition.prune(keep);
+        inner.bytes = (inner.bytes + size).saturating_sub(open_bytes + freed);
+        if let Some(entry) = inner.streams.get_mut(&input.stream) {
+            entry.segments_produced += 1;
+        }
+        Ok(msn)
+    }
+
+    /// Publishes the next part of an input's segment being produced (LL-HLS);
+    /// returns where it sits. A segment is refused, if at all, at its first part.
+    pub fn publish_part(
+        &self,
+        input: &InputHandle,
+        part: NewPart,
+    ) -> Result<PartPosition, StoreError> {
+        let size = part.data.len() as u64;
+        let mut inner = self.inner.write();
+        let gone = || StoreError::GenerationGone(input.generation.clone());
+        let rendition = inner.rendition_mut(input).ok_or_else(gone)?;
+        if rendition.refusing(false) {
             return Err(StoreError::Full {
                 size,
                 max: self.limits.max_bytes,
             });
         }
-        let keep = self.limits.window + self.limits.keep_behind;
-        let rendition = inner
-            .rendition_mut(input)
-            .ok_or_else(|| StoreError::GenerationGone(input.generation.clone()))?;
-        let msn = rendition.push(segment);
-        let freed = rendition.prune(keep);
-        inner.bytes = inner.bytes + size - freed;
-        if let Some(entry) = inner.streams.get_mut(&input.stream) {
-            entry.segments_produced += 1;
+        let first = rendition.open_segment().is_none();
+        if !inner.make_room(size, &self.limits) && first {
+            if let Some(r) = inner.rendition_mut(input) {
+                r.refuse_open();
+            }
+            tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = self.limits.max_bytes,
+                "packager store full: segment refused at its first part");
+            return Err(StoreError::Full {
+                size,
+                max: self.limits.max_bytes,
+            });
         }
-        Ok(msn)
+        let at = inner.rendition_mut(input).ok_or_else(gone)?.push_part(part);
+        inner.bytes += size;
+        if let Some(entry) = inner.streams.get_mut(&input.stream) {
+            entry.parts_produced += 1;
+        }
+        Ok(at)
     }
 
     /// Sets what the multivariant playlist says about an input's rendition.
@@ -219,7 +243,8 @@ impl Store {
     /// The input stopped: its playlist ends; the generation ends with its last input.
     pub fn close(&self, input: &InputHandle, now: SystemTime) {
         let mut inner = self.inner.write();
-        let Some(entry) = inner.streams.get_mut(&input.stream) else {
+        let Inner { streams, bytes, .. } = &mut *inner;
+        let Some(entry) = streams.get_mut(&input.stream) else {
             return;
         };
         let Some(g) = entry
@@ -230,6 +255,7 @@ impl Store {
             return;
         };
         if let Some(r) = g.renditions.get_mut(&input.rendition) {
+            *bytes = bytes.saturating_sub(r.drop_open());
             r.end();
         }
         if g.ended_at.is_none() && g.renditions.values().all(Rendition::is_ended) {
@@ -296,6 +322,24 @@ impl Store {
         g.renditions.get(rendition).map(f)
     }
 
+    /// Lends every rendition of one generation to `f` (rendition reports
+    /// need the others').
+    pub fn read_generation<T>(
+        &self,
+        stream: &str,
+        generation: &str,
+        f: impl FnOnce(&BTreeMap<String, Rendition>) -> T,
+    ) -> Option<T> {
+        let inner = self.inner.read();
+        let g = inner
+            .streams
+            .get(stream)?
+            .generations
+            .iter()
+            .find(|g| g.id.as_str() == generation)?;
+        Some(f(&g.renditions))
+    }
+
     /// Lends the current generation of `stream` and its renditions to `f`.
     pub fn read_current<T>(
         &self,
@@ -311,30 +355,22 @@ impl Store {
     pub fn bytes(&self) -> u64 {
         self.inner.read().bytes
     }
-
-    pub fn stats(&self) -> Vec<StreamStats> {
-        let inner = self.inner.read();
-        inner
-            .streams
-            .iter()
-            .map(|(name, e)| {
-                let current = e.generations.last();
-                StreamStats {
-                    name: name.clone(),
-                    bytes: e.generations.iter().map(Generation::bytes).sum(),
-                    segments_produced: e.segments_produced,
-                    ingest_bytes: e.ingest_bytes,
-                    ingest_errors: e.ingest_errors,
-                    segments_refused: e.segments_refused,
-                    live: current.is_some_and(|g| g.ended_at.is_none()),
-                    generation: current.map(|g| g.id.clone()),
-                }
-            })
-            .collect()
-    }
 }
 
 impl Inner {
+    /// Counts and logs a refused segment; the error to return.
+    fn refuse(&mut self, input: &InputHandle, size: u64, limits: &Retention) -> StoreError {
+        if let Some(entry) = self.streams.get_mut(&input.stream) {
+            entry.segments_refused += 1;
+        }
+        tracing::warn!(stream = %input.stream, rendition = %input.rendition, size, max_bytes = limits.max_bytes,
+            "packager store full: segment refused");
+        StoreError::Full {
+            size,
+            max: limits.max_bytes,
+        }
+    }
+
     fn rendition_mut(&mut self, input: &InputHandle) -> Option<&mut Rendition> {
         let entry = self.streams.get_mut(&input.stream)?;
         let g = entry
@@ -342,74 +378,5 @@ impl Inner {
             .iter_mut()
             .find(|g| g.id == input.generation)?;
         g.renditions.get_mut(&input.rendition)
-    }
-
-    /// Frees memory until `need` more bytes fit under the limit: ended
-    /// generations first (oldest ended first), then segments behind live
-    /// windows (from the rendition with the most). False when it cannot.
-    fn make_room(&mut self, need: u64, limits: &Retention) -> bool {
-        let freeable = self.freeable(limits.window);
-        if self.bytes.saturating_sub(freeable) + need > limits.max_bytes {
-            return false;
-        }
-        let mut behind_dropped = 0u64;
-        while self.bytes + need > limits.max_bytes {
-            if let Some(freed) = self.delete_oldest_ended() {
-                self.bytes -= freed;
-            } else if let Some(freed) = self.drop_one_behind(limits.window) {
-                self.bytes -= freed;
-                behind_dropped += 1;
-            } else {
-                return false;
-            }
-        }
-        if behind_dropped > 0 {
-            tracing::warn!(
-                segments = behind_dropped,
-                max_bytes = limits.max_bytes,
-                "packager store full: dropped segments kept for late players"
-            );
-        }
-        true
-    }
-
-    /// Bytes `make_room` could free: ended generations and segments behind windows.
-    fn freeable(&self, window: usize) -> u64 {
-        let generations = self.streams.values().flat_map(|e| e.generations.iter());
-        generations
-            .map(|g| match g.ended_at {
-                Some(_) => g.bytes(),
-                None => g.renditions.values().map(|r| r.behind_bytes(window)).sum(),
-            })
-            .sum()
-    }
-
-    fn delete_oldest_ended(&mut self) -> Option<u64> {
-        let (name, index) = self
-            .streams
-            .iter()
-            .flat_map(|(name, e)| {
-                e.generations
-                    .iter()
-                    .enumerate()
-                    .filter_map(move |(i, g)| g.ended_at.map(|t| (t, name, i)))
-            })
-            .min()
-            .map(|(_, name, i)| (name.clone(), i))?;
-        let entry = self.streams.get_mut(&name)?;
-        let g = entry.generations.remove(index);
-        tracing::warn!(stream = %name, generation = %g.id, "packager store full: ended generation deleted early");
-        Some(g.bytes())
-    }
-
-    fn drop_one_behind(&mut self, window: usize) -> Option<u64> {
-        let rendition = self
-            .streams
-            .values_mut()
-            .flat_map(|e| e.generations.iter_mut())
-            .flat_map(|g| g.renditions.values_mut())
-            .filter(|r| r.behind(window) > 0)
-            .max_by_key(|r| r.behind(window))?;
-        Some(rendition.drop_behind(window))
     }
 }

@@ -6,8 +6,8 @@
 use std::str::FromStr;
 
 use super::{
-    MediaPlaylist, MediaSegment, MultivariantPlaylist, Playlist, PlaylistError, PlaylistType,
-    VariantStream,
+    low_latency, MediaPlaylist, MediaSegment, MultivariantPlaylist, OpenSegment, Playlist,
+    PlaylistError, PlaylistType, VariantStream,
 };
 use crate::hls::tag;
 
@@ -88,6 +88,34 @@ impl MediaParser {
                 );
             }
             "EXT-X-ENDLIST" => p.end_list = true,
+            _ => self.low_latency_tag(n, name, value)?,
+        }
+        Ok(())
+    }
+
+    /// The playlist-level LL-HLS tags (rfc8216bis §4.4.3.8, §4.4.5); anything else is left
+    /// to `segment_tag`.
+    fn low_latency_tag(&mut self, n: usize, name: &str, value: &str) -> Result<(), PlaylistError> {
+        let p = &mut self.playlist;
+        match name {
+            "EXT-X-SERVER-CONTROL" => {
+                p.server_control = Some(low_latency::server_control(n, value)?);
+            }
+            "EXT-X-PRELOAD-HINT" => p.preload_hints.push(low_latency::preload_hint(n, value)?),
+            "EXT-X-RENDITION-REPORT" => {
+                let report = low_latency::rendition_report(n, value)?;
+                p.rendition_reports.push(report);
+            }
+            // §4.4.5.2: it stands for the first segments, so nothing may come before it.
+            "EXT-X-SKIP"
+                if !p.segments.is_empty() || self.has_extinf || !self.next.parts.is_empty() =>
+            {
+                return Err(PlaylistError::MisplacedTag {
+                    line: n,
+                    tag: name.to_owned(),
+                });
+            }
+            "EXT-X-SKIP" => p.skip = Some(low_latency::skip(n, value)?),
             _ => self.segment_tag(n, name, value)?,
         }
         Ok(())
@@ -106,6 +134,7 @@ impl MediaParser {
             "EXT-X-DISCONTINUITY" => next.discontinuity = true,
             "EXT-X-PROGRAM-DATE-TIME" => next.program_date_time = Some(value.to_owned()),
             "EXT-X-BYTERANGE" => next.byte_range = Some(value.to_owned()),
+            "EXT-X-PART" => next.parts.push(low_latency::part(n, value)?),
             _ => {}
         }
         Ok(())
@@ -125,10 +154,18 @@ impl MediaParser {
         Ok(())
     }
 
-    /// Tags after the last URI line (a segment still being produced) are dropped.
-    fn finish(self) -> Result<MediaPlaylist, PlaylistError> {
+    /// Parts after the last URI line are the segment still being produced; its other tags
+    /// are kept with them, and dropped when there is no part (nothing to attach them to).
+    fn finish(mut self) -> Result<MediaPlaylist, PlaylistError> {
         if !self.has_target {
             return Err(PlaylistError::MissingTargetDuration);
+        }
+        if !self.next.parts.is_empty() {
+            self.playlist.open_segment = Some(OpenSegment {
+                discontinuity: self.next.discontinuity,
+                program_date_time: self.next.program_date_time,
+                parts: self.next.parts,
+            });
         }
         Ok(self.playlist)
     }
@@ -221,7 +258,7 @@ fn target_duration(n: usize, value: &str) -> Result<u64, PlaylistError> {
 }
 
 /// A non-negative, finite decimal-floating-point (§4.2).
-fn decimal(value: &str) -> Option<f64> {
+pub(super) fn decimal(value: &str) -> Option<f64> {
     value
         .trim()
         .parse::<f64>()
@@ -244,7 +281,12 @@ fn playlist_type(n: usize, value: &str) -> Result<PlaylistType, PlaylistError> {
 }
 
 /// The value of a required attribute of `tag`.
-fn required<'a>(n: usize, tag: &str, list: &'a str, name: &str) -> Result<&'a str, PlaylistError> {
+pub(super) fn required<'a>(
+    n: usize,
+    tag: &str,
+    list: &'a str,
+    name: &str,
+) -> Result<&'a str, PlaylistError> {
     tag::attribute(list, name).ok_or_else(|| PlaylistError::MissingAttribute {
         line: n,
         tag: tag.to_owned(),
@@ -260,7 +302,12 @@ fn invalid_tag(n: usize, tag: &str, value: &str) -> PlaylistError {
     }
 }
 
-fn invalid_attribute(n: usize, tag: &str, attribute: &str, value: &str) -> PlaylistError {
+pub(super) fn invalid_attribute(
+    n: usize,
+    tag: &str,
+    attribute: &str,
+    value: &str,
+) -> PlaylistError {
     PlaylistError::InvalidAttribute {
         line: n,
         tag: tag.to_owned(),

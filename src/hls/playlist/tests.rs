@@ -1,9 +1,12 @@
 //! Golden playlists (`src/hls/testdata/`), the exact writer layout, write -> parse round
-//! trips (also through m3u8-rs, an independent reader) and the parse errors.
+//! trips (also through m3u8-rs, an independent reader) and the parse errors. The LL-HLS tags
+//! have their own goldens in `tests/low_latency.rs`.
 
 use proptest::prelude::*;
 
 use super::*;
+
+mod low_latency;
 
 const LIVE: &str = include_str!("../testdata/live.m3u8");
 const VOD: &str = include_str!("../testdata/vod.m3u8");
@@ -132,21 +135,6 @@ fn multivariant_with_audio_renditions() {
 }
 
 #[test]
-fn low_latency_playlist() {
-    let ll = media(LLHLS);
-    assert_eq!(ll.version, Some(9));
-    assert_eq!(ll.target_duration, 4);
-    assert_eq!(ll.part_target, Some(0.334));
-    assert_eq!(ll.media_sequence, 266);
-    assert_eq!(ll.map_uri.as_deref(), Some("init.mp4"));
-    let uris: Vec<_> = ll.segments.iter().map(|s| s.uri.as_str()).collect();
-    assert_eq!(uris, ["fileSequence266.mp4", "fileSequence267.mp4"]);
-    assert_eq!(ll.segments[0].duration, 4.00008);
-    assert_eq!(ll.last_media_sequence(), Some(267));
-    assert!(ll.is_live());
-}
-
-#[test]
 fn writes_the_documented_layout() {
     let playlist = MediaPlaylist {
         version: Some(6),
@@ -168,6 +156,7 @@ fn writes_the_documented_layout() {
             },
         ],
         end_list: true,
+        ..MediaPlaylist::default()
     };
     let want = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\
         #EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n\
@@ -290,15 +279,128 @@ fn arb_segment() -> impl Strategy<Value = MediaSegment> {
         any::<bool>(),
         proptest::option::of("2024-05-0[1-9]T1[0-9]:00:0[0-9]\\.000Z"),
         proptest::option::of("[0-9]{1,6}(@[0-9]{1,6})?"),
+        proptest::collection::vec(arb_part(), 0..4),
     )
         .prop_map(
-            |(uri, millis, title, discontinuity, program_date_time, byte_range)| MediaSegment {
+            |(uri, millis, title, discontinuity, program_date_time, byte_range, parts)| {
+                MediaSegment {
+                    uri,
+                    duration: f64::from(millis) / 1000.0,
+                    title,
+                    discontinuity,
+                    program_date_time,
+                    byte_range,
+                    parts,
+                }
+            },
+        )
+}
+
+fn arb_part() -> impl Strategy<Value = PartialSegment> {
+    (
+        "[a-z0-9_/.]{1,12}\\.(ts|m4s)",
+        0.0f64..4.0,
+        any::<bool>(),
+        proptest::option::of("[0-9]{1,6}(@[0-9]{1,6})?"),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(uri, duration, independent, byte_range, gap)| PartialSegment {
                 uri,
-                duration: f64::from(millis) / 1000.0,
-                title,
-                discontinuity,
-                program_date_time,
+                duration,
+                independent,
                 byte_range,
+                gap,
+            },
+        )
+}
+
+/// The LL-HLS tags a media playlist may carry besides its segments' parts.
+#[derive(Debug, Clone)]
+struct LowLatencyTags {
+    server_control: Option<ServerControl>,
+    skip: Option<Skip>,
+    open_segment: Option<OpenSegment>,
+    preload_hints: Vec<PreloadHint>,
+    rendition_reports: Vec<RenditionReport>,
+}
+
+fn arb_low_latency() -> impl Strategy<Value = LowLatencyTags> {
+    let seconds = || proptest::option::of(0.0f64..100.0);
+    let control = (
+        any::<bool>(),
+        seconds(),
+        any::<bool>(),
+        seconds(),
+        seconds(),
+    )
+        .prop_map(
+            |(can_block_reload, can_skip_until, can_skip_dateranges, hold_back, part_hold_back)| {
+                ServerControl {
+                    can_block_reload,
+                    can_skip_until,
+                    can_skip_dateranges,
+                    hold_back,
+                    part_hold_back,
+                }
+            },
+        );
+    let skip = (any::<u64>(), proptest::option::of("[a-z0-9\t]{1,12}")).prop_map(
+        |(skipped_segments, recently_removed_dateranges)| Skip {
+            skipped_segments,
+            recently_removed_dateranges,
+        },
+    );
+    let open = (
+        any::<bool>(),
+        proptest::option::of("2024-05-0[1-9]T1[0-9]:00:0[0-9]\\.000Z"),
+        proptest::collection::vec(arb_part(), 1..4),
+    )
+        .prop_map(|(discontinuity, program_date_time, parts)| OpenSegment {
+            discontinuity,
+            program_date_time,
+            parts,
+        });
+    let hint = (
+        prop_oneof![Just(HintType::Part), Just(HintType::Map)],
+        "[a-z0-9_.]{1,12}",
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u64>()),
+    )
+        .prop_map(
+            |(hint_type, uri, byte_range_start, byte_range_length)| PreloadHint {
+                hint_type,
+                uri,
+                byte_range_start,
+                byte_range_length,
+            },
+        );
+    let report = (
+        "[a-z0-9_./]{1,16}",
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u64>()),
+    )
+        .prop_map(|(uri, last_msn, last_part)| RenditionReport {
+            uri,
+            last_msn,
+            last_part,
+        });
+    (
+        proptest::option::of(control),
+        proptest::option::of(skip),
+        proptest::option::of(open),
+        proptest::collection::vec(hint, 0..3),
+        proptest::collection::vec(report, 0..3),
+    )
+        .prop_map(
+            |(server_control, skip, open_segment, preload_hints, rendition_reports)| {
+                LowLatencyTags {
+                    server_control,
+                    skip,
+                    open_segment,
+                    preload_hints,
+                    rendition_reports,
+                }
             },
         )
 }
@@ -320,6 +422,7 @@ fn arb_media_playlist() -> impl Strategy<Value = MediaPlaylist> {
         proptest::option::of(0.0f64..10.0),
         proptest::collection::vec(arb_segment(), 0..8),
         any::<bool>(),
+        arb_low_latency(),
     );
     (header, rest).prop_map(|(header, rest)| MediaPlaylist {
         version: header.0,
@@ -332,6 +435,11 @@ fn arb_media_playlist() -> impl Strategy<Value = MediaPlaylist> {
         part_target: rest.1,
         segments: rest.2,
         end_list: rest.3,
+        server_control: rest.4.server_control,
+        skip: rest.4.skip,
+        open_segment: rest.4.open_segment,
+        preload_hints: rest.4.preload_hints,
+        rendition_reports: rest.4.rendition_reports,
     })
 }
 

@@ -7,15 +7,21 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use super::{MediaPlaylist, MediaSegment, MultivariantPlaylist, VariantStream};
+use super::{MediaPlaylist, MediaSegment, MultivariantPlaylist, OpenSegment, VariantStream};
 
-/// Header tags, then per segment DISCONTINUITY, PROGRAM-DATE-TIME, BYTERANGE, EXTINF and the
-/// URI, then `#EXT-X-ENDLIST` last. `#EXT-X-MEDIA-SEQUENCE` is always written;
+/// Header tags (TARGETDURATION, SERVER-CONTROL, MEDIA-SEQUENCE, DISCONTINUITY-SEQUENCE,
+/// PLAYLIST-TYPE, PART-INF, MAP), then `#EXT-X-SKIP`, then per segment DISCONTINUITY,
+/// PROGRAM-DATE-TIME, its PARTs, BYTERANGE, EXTINF and the URI; then the open segment's
+/// DISCONTINUITY, PROGRAM-DATE-TIME and PARTs, the PRELOAD-HINTs, the RENDITION-REPORTs and
+/// `#EXT-X-ENDLIST` last. `#EXT-X-MEDIA-SEQUENCE` is always written;
 /// `#EXT-X-DISCONTINUITY-SEQUENCE` only when non-zero.
 impl Display for MediaPlaylist {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write_header(f, self.version, self.independent_segments)?;
         writeln!(f, "#EXT-X-TARGETDURATION:{}", self.target_duration)?;
+        if let Some(control) = &self.server_control {
+            writeln!(f, "{control}")?;
+        }
         writeln!(f, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence)?;
         if self.discontinuity_sequence != 0 {
             writeln!(
@@ -34,8 +40,20 @@ impl Display for MediaPlaylist {
         if let Some(uri) = &self.map_uri {
             writeln!(f, "#EXT-X-MAP:URI=\"{uri}\"")?;
         }
+        if let Some(skip) = &self.skip {
+            writeln!(f, "{skip}")?;
+        }
         for segment in &self.segments {
             write_segment(f, segment)?;
+        }
+        if let Some(open) = &self.open_segment {
+            write_open_segment(f, open)?;
+        }
+        for hint in &self.preload_hints {
+            writeln!(f, "{hint}")?;
+        }
+        for report in &self.rendition_reports {
+            writeln!(f, "{report}")?;
         }
         if self.end_list {
             f.write_str("#EXT-X-ENDLIST\n")?;
@@ -51,12 +69,26 @@ fn write_segment(f: &mut Formatter<'_>, segment: &MediaSegment) -> fmt::Result {
     if let Some(date_time) = &segment.program_date_time {
         writeln!(f, "#EXT-X-PROGRAM-DATE-TIME:{date_time}")?;
     }
+    for part in &segment.parts {
+        writeln!(f, "{part}")?;
+    }
     if let Some(range) = &segment.byte_range {
         writeln!(f, "#EXT-X-BYTERANGE:{range}")?;
     }
     let title = segment.title.as_deref().unwrap_or("");
     writeln!(f, "#EXTINF:{:.3},{title}", segment.duration)?;
     writeln!(f, "{}", segment.uri)
+}
+
+/// The segment being produced has no `#EXTINF` yet: its tags and parts only.
+fn write_open_segment(f: &mut Formatter<'_>, open: &OpenSegment) -> fmt::Result {
+    if open.discontinuity {
+        f.write_str("#EXT-X-DISCONTINUITY\n")?;
+    }
+    if let Some(date_time) = &open.program_date_time {
+        writeln!(f, "#EXT-X-PROGRAM-DATE-TIME:{date_time}")?;
+    }
+    open.parts.iter().try_for_each(|part| writeln!(f, "{part}"))
 }
 
 /// Header tags, then each `#EXT-X-STREAM-INF` followed by its URI.

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use super::*;
 use crate::packager::store::{NewSegment, RenditionInfo};
 
+mod low_latency;
+
 const START_MS: u64 = 1_700_000_000_000; // 2023-11-14T22:13:20.000Z
 
 /// A rendition with one segment per duration (ms), each starting where the previous ended.

@@ -5,9 +5,12 @@ use crate::packager::ts::builder::{
 };
 use proptest::prelude::*;
 
+mod parts;
+
 fn segment(ts: &[u8], target_ms: u64) -> (Vec<Segment>, Segmenter) {
     let mut s = Segmenter::new(SegmenterConfig {
         target_duration: Duration::from_millis(target_ms),
+        part_target: None,
     });
     let mut out = s.push(ts);
     out.extend(s.finish());

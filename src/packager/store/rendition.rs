@@ -1,6 +1,7 @@
 //! One rendition of one generation: its segments in media-sequence order, the
-//! live window over them, and the measurements the playlists need (longest
-//! duration, peak and average bit rate, codecs).
+//! live window over them, the parts of the segment being produced (LL-HLS),
+//! and the measurements the playlists need (longest duration, peak and average
+//! bit rate, codecs).
 //!
 //! Pure data: no locking, no clock (times arrive with the segments). The store
 //! decides how many segments to keep; the playlist writer decides the text.
@@ -9,6 +10,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::parts::{NewPart, OpenSegment, PartPosition, Progress, StoredPart};
 
 /// A segment as a source hands it to the store.
 #[derive(Debug, Clone)]
@@ -30,6 +34,8 @@ pub struct StoredSegment {
     pub duration: Duration,
     pub program_date_time: SystemTime,
     pub discontinuity: bool,
+    /// Its partial segments (LL-HLS), slices of `data`; empty without parts.
+    pub parts: Vec<StoredPart>,
 }
 
 /// What a multivariant playlist says about a rendition, where known.
@@ -60,6 +66,12 @@ pub struct Rendition {
     total_bytes: u64,
     total_duration: Duration,
     info: RenditionInfo,
+    /// The segment being produced, once a part of it is published.
+    open: Option<OpenSegment>,
+    /// The store refused the segment being produced at its first part: its
+    /// other parts and the segment itself are refused too.
+    refusing: bool,
+    progress: Progress,
 }
 
 impl Rendition {
@@ -76,28 +88,130 @@ impl Rendition {
             let bps = (len as f64 * 8.0 / s.duration.as_secs_f64()).ceil() as u64;
             self.peak_bps = self.peak_bps.max(bps);
         }
+        let parts = self
+            .open
+            .take()
+            .map(|open| open.into_slices_of(&s.data))
+            .unwrap_or_default();
         self.segments.push_back(StoredSegment {
             msn,
             data: s.data,
             duration: s.duration,
             program_date_time: s.program_date_time,
             discontinuity: s.discontinuity,
+            parts,
         });
+        self.progress.advance();
         msn
     }
 
-    /// The input stopped: the playlist gets `#EXT-X-ENDLIST`.
+    /// Appends a part of the segment being produced (the next `push` completes it).
+    pub fn push_part(&mut self, p: NewPart) -> PartPosition {
+        let open = self.open.get_or_insert_with(|| OpenSegment {
+            parts: Vec::new(),
+            discontinuity: p.discontinuity,
+            program_date_time: p.program_date_time,
+        });
+        open.parts.push(StoredPart::from(p));
+        let part = open.parts.len() as u64 - 1;
+        self.progress.advance();
+        PartPosition {
+            msn: self.next_msn,
+            part,
+        }
+    }
+
+    /// The input stopped: the playlist gets `#EXT-X-ENDLIST`; parts of a segment
+    /// that was never completed are dropped.
     pub fn end(&mut self) {
         self.ended = true;
+        self.open = None;
+        self.progress.advance();
+    }
+
+    /// Drops the parts of the segment being produced (it will not be stored).
+    pub fn drop_open(&mut self) -> u64 {
+        let freed = self.open.take().map_or(0, |o| o.bytes());
+        if freed > 0 {
+            self.progress.advance();
+        }
+        freed
+    }
+
+    /// The segment being produced, if a part of it is out.
+    pub fn open_segment(&self) -> Option<&OpenSegment> {
+        self.open.as_ref()
+    }
+
+    /// The media sequence number the next segment will have.
+    pub fn next_msn(&self) -> u64 {
+        self.next_msn
+    }
+
+    /// The last part published: of the segment being produced, else of the
+    /// last segment; `None` when that has no parts.
+    pub fn last_part(&self) -> Option<PartPosition> {
+        let (msn, count) = match &self.open {
+            Some(open) => (self.next_msn, open.parts.len()),
+            None => (
+                self.next_msn.checked_sub(1)?,
+                self.segments.back()?.parts.len(),
+            ),
+        };
+        let part = (count as u64).checked_sub(1)?;
+        Some(PartPosition { msn, part })
+    }
+
+    /// The part a source publishes next (what `#EXT-X-PRELOAD-HINT` names);
+    /// `None` once the input stopped.
+    pub fn next_part(&self) -> Option<PartPosition> {
+        if self.ended {
+            return None;
+        }
+        let part = self.open.as_ref().map_or(0, |o| o.parts.len() as u64);
+        Some(PartPosition {
+            msn: self.next_msn,
+            part,
+        })
+    }
+
+    /// A published part, of a stored segment or of the one being produced.
+    pub fn part(&self, at: PartPosition) -> Option<&StoredPart> {
+        let index = usize::try_from(at.part).ok()?;
+        if at.msn == self.next_msn {
+            return self.open.as_ref()?.parts.get(index);
+        }
+        self.segment(at.msn)?.parts.get(index)
+    }
+
+    /// A receiver that sees every later part, segment and end of this rendition.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.progress.subscribe()
     }
 
     pub fn is_ended(&self) -> bool {
         self.ended
     }
 
-    /// Bytes of the segments held.
+    /// Bytes held: the segments, and the parts of the segment being produced.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.bytes + self.open.as_ref().map_or(0, OpenSegment::bytes)
+    }
+
+    /// Refuses the segment being produced (its first part did not fit).
+    pub fn refuse_open(&mut self) {
+        self.open = None;
+        self.refusing = true;
+    }
+
+    /// Whether the segment being produced was refused; `finished` ends that
+    /// refusal (the segment itself arrived).
+    pub fn refusing(&mut self, finished: bool) -> bool {
+        let refusing = self.refusing;
+        if finished {
+            self.refusing = false;
+        }
+        refusing
     }
 
     pub fn is_empty(&self) -> bool {

@@ -7,6 +7,8 @@ use bytes::Bytes;
 
 use super::*;
 
+mod parts;
+
 fn t(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
 }

@@ -147,12 +147,41 @@ fn check_tokenized(text: &str, before: &Playlist, param: &str) {
                 segment.uri = with_param(&segment.uri, param);
             }
             // The parser keeps the first `URI` attribute, quoted or not; the rewriter rewrites
-            // the first quoted one, which is the same one in any valid playlist.
+            // the first quoted one, which is the same one in any valid playlist. The same goes
+            // for the LL-HLS tags' URIs.
             let map = before.map_uri.as_deref();
             let rewritten = map.map(|uri| with_param(uri, param));
             assert!(after.map_uri.as_deref() == map || after.map_uri == rewritten);
             want.map_uri = after.map_uri.clone();
-            assert_eq!(after, want);
+            let parts = |m: &MediaPlaylist| {
+                let open = m.open_segment.iter().flat_map(|o| o.parts.iter());
+                m.segments.iter().flat_map(|s| s.parts.iter()).chain(open).map(|p| p.uri.clone()).collect::<Vec<_>>()
+            };
+            let others = |m: &MediaPlaylist| {
+                let hints = m.preload_hints.iter().map(|h| h.uri.clone());
+                hints.chain(m.rendition_reports.iter().map(|r| r.uri.clone())).collect::<Vec<_>>()
+            };
+            for (old, new) in parts(before).iter().zip(parts(&after)).chain(others(before).iter().zip(others(&after))) {
+                assert!(new == *old || new == with_param(old, param), "{old} became {new}");
+            }
+            let mut without_ll_uris = after.clone();
+            for (a, w) in without_ll_uris.segments.iter_mut().zip(&want.segments) {
+                for (pa, pw) in a.parts.iter_mut().zip(&w.parts) {
+                    pa.uri = pw.uri.clone();
+                }
+            }
+            if let (Some(a), Some(w)) = (without_ll_uris.open_segment.as_mut(), want.open_segment.as_ref()) {
+                for (pa, pw) in a.parts.iter_mut().zip(&w.parts) {
+                    pa.uri = pw.uri.clone();
+                }
+            }
+            for (a, w) in without_ll_uris.preload_hints.iter_mut().zip(&want.preload_hints) {
+                a.uri = w.uri.clone();
+            }
+            for (a, w) in without_ll_uris.rendition_reports.iter_mut().zip(&want.rendition_reports) {
+                a.uri = w.uri.clone();
+            }
+            assert_eq!(without_ll_uris, want);
         }
         (Playlist::Multivariant(before), Playlist::Multivariant(after)) => {
             let mut want = before.clone();
@@ -176,11 +205,9 @@ fn check_written(playlist: &Playlist) {
 }
 
 fn check_written_media(media: &MediaPlaylist) {
-    if media
-        .map_uri
-        .as_deref()
-        .is_some_and(|uri| uri.contains('"'))
-    {
+    let open = media.open_segment.iter().flat_map(|o| o.parts.iter());
+    let mut quoted = media.segments.iter().flat_map(|s| s.parts.iter()).chain(open).map(|p| p.uri.as_str());
+    if media.map_uri.as_deref().is_some_and(|uri| uri.contains('"')) || quoted.any(|uri| uri.contains('"')) {
         return;
     }
     let text = media.write();
