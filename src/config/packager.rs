@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn low_latency_defaults_and_problems() {
-        let stream = "streams: [{name: live, key_sha256: \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}]";
+        let stream = "streams: [{name: live, key_sha256: \"1bbecf5e3dc492ecbbd17bccdd6f5777c592a016fbaabc1bb501a2e5695b8b92\"}]";
         let off = check(stream).unwrap();
         assert_eq!(off.low_latency, None);
         let on = check(&format!("low_latency: true\n{stream}")).unwrap();
