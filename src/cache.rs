@@ -11,7 +11,7 @@ pub mod variance;
 
 pub use key::CacheKeyBuilder;
 pub use policy::{CachePolicy, NoStore, StorePlan};
-pub use storage::{MemoryStorage, StoredClass};
+pub use storage::{MemoryStorage, StoredClass, StreamingView};
 
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub const DEFAULT_TOKEN_PARAMS: [&str; 3] = ["hdnts", "hdntl", "__token__"];
 /// predictor; they are built once here, at start-up, and never freed.
 pub struct EdgeCache {
     pub storage: &'static MemoryStorage,
+    /// The same storage for media objects, read while a fill is written.
+    pub streaming: &'static StreamingView,
     pub lock: &'static CacheKeyLockImpl,
     pub predictor: &'static Predictor<16>,
     pub policy: CachePolicy,
@@ -44,6 +46,7 @@ impl EdgeCache {
             settings.max_size,
             policy.clone(),
         )));
+        let streaming: &'static StreamingView = Box::leak(Box::new(StreamingView::new(storage)));
         let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(settings.lock_timeout));
         // A 404 or 5xx says nothing about the next response for the key (a
         // future segment becomes a 200 a moment later): not remembered.
@@ -55,6 +58,7 @@ impl EdgeCache {
         )));
         EdgeCache {
             storage,
+            streaming,
             lock,
             predictor,
             policy,

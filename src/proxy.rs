@@ -129,7 +129,7 @@ impl ProxyHttp for Edge {
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         if self.cache.policy.caches(ctx.class) {
-            self.cache.enable(session);
+            self.cache.enable(session, ctx.class);
         }
         Ok(())
     }
@@ -201,6 +201,9 @@ impl ProxyHttp for Edge {
     ) -> Box<Error> {
         let written = session.response_written().is_some();
         let retry = origin_choice::proxy_failed(ctx, &e, written);
+        if retry {
+            media_resume::adopt_for_retry(session, ctx, self.cache.storage);
+        }
         let mut e = e.more_context(format!("origin {peer}"));
         if retry {
             e.set_retry(true);
@@ -227,6 +230,17 @@ impl ProxyHttp for Edge {
             Some(retry_elsewhere) => Err(retry_elsewhere),
             None => Ok(()),
         }
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        media_resume::feed(ctx, body.as_ref(), end_of_stream);
+        Ok(None)
     }
 
     fn should_serve_stale(
@@ -291,6 +305,9 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let lifetime = freshness::settle(session, ctx);
+        if let Some(age) = freshness::upstream_age(session, resp) {
+            resp.insert_header(http::header::AGE, age)?;
+        }
         playlist_response::start(session, ctx, resp, &self.streams)?;
         if ctx.class == ObjectClass::Playlist {
             let key = session.cache.maybe_cache_key();
@@ -318,6 +335,12 @@ impl ProxyHttp for Edge {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        // the fill a cut abandoned (others may be reading it): completed below, or
+        // failed at once rather than after its grace period
+        let fill = session
+            .cache
+            .maybe_cache_key()
+            .and_then(|key| self.cache.storage.adopt_fill(key));
         if session.response_written().is_some() && ctx.resume.is_some() {
             let resumer = media_resume::Resumer {
                 connector: &self.resume_connector,
@@ -325,7 +348,7 @@ impl ProxyHttp for Edge {
                 edge_id: &self.decor.edge_id,
                 peer_secret: self.peer_secret.as_ref(),
             };
-            if let Err(failed) = media_resume::complete(session, ctx, &resumer).await {
+            if let Err(failed) = media_resume::complete(session, ctx, &resumer, fill).await {
                 tracing::warn!(path = %ctx.shard_key, error = %failed, "cut media body not completed: response aborted");
             }
             return FailToProxy {
@@ -333,6 +356,7 @@ impl ProxyHttp for Edge {
                 can_reuse_downstream: false,
             };
         }
+        drop(fill);
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
@@ -401,9 +425,16 @@ impl ProxyHttp for Edge {
 }
 
 impl EdgeCache {
-    fn enable(&self, session: &mut Session) {
+    /// Media objects are read from a fill while it is written (waiters get bytes as
+    /// they arrive); playlists only once complete (they are held and read whole).
+    fn enable(&self, session: &mut Session, class: ObjectClass) {
+        let storage: &'static (dyn pingora::cache::Storage + Sync) = if class.is_media() {
+            self.streaming
+        } else {
+            self.storage
+        };
         session.cache.enable(
-            self.storage,
+            storage,
             None,
             Some(self.predictor),
             Some(self.lock),

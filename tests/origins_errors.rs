@@ -70,7 +70,18 @@ async fn cut_body_case(cut: Reply) {
 
     // The head may already be on its way when the body breaks: the player
     // must then see a broken response, never a short body that looks whole.
+    // When the cut comes before the head went out, the edge retries on the
+    // secondary at once and the player gets the whole segment.
+    let mut retried = false;
     match edge.try_get_with(SEGMENT, &[]).await {
+        Ok(r) if r.status == 200 && r.complete => {
+            assert_eq!(
+                r.body,
+                pattern_body(100_000, 0),
+                "a complete answer is the whole segment"
+            );
+            retried = true;
+        }
         Ok(r) => {
             eprintln!(
                 "the player saw: status {}, {} bytes, {:?}",
@@ -106,7 +117,11 @@ async fn cut_body_case(cut: Reply) {
         "the cut copy was not stored, the secondary's is: {:?}",
         next.header("cache-status")
     );
-    assert_eq!((primary.hits(SEGMENT), secondary.hits(SEGMENT)), (1, 1));
+    let secondary_fetches = 1 + usize::from(retried);
+    assert_eq!(
+        (primary.hits(SEGMENT), secondary.hits(SEGMENT)),
+        (1, secondary_fetches)
+    );
     assert!(
         cache_status(&again)[0].hit,
         "{:?}",

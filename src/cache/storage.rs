@@ -7,7 +7,10 @@
 //!
 //! An object is inserted only in `HandleMiss::finish`, which Pingora calls only
 //! after the whole body arrived with its framing intact; a fill dropped before
-//! that (truncated origin body, reset, timeout) leaves nothing behind. Playlist
+//! that (truncated origin body, reset, timeout) leaves nothing behind. Fills in
+//! progress (`fill.rs`) are readable while written through the `StreamingView`
+//! (media objects: coalesced requests get bytes as they arrive); playlists use
+//! the storage itself, where a fill is only seen once complete. Playlist
 //! bodies are read here once, at `finish`, because only then is the body known:
 //! their summary (class, position, target duration) sets the object's freshness
 //! through the policy, and is handed out with every hit so that no hit parses
@@ -19,19 +22,25 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use moka::notification::RemovalCause;
+use parking_lot::Mutex;
 use pingora::cache::key::{CacheHashKey, CompactCacheKey};
 use pingora::cache::storage::{
-    HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
-    PurgeType,
+    HandleHit, HitHandler, MissHandler, PurgeOutcome, PurgeTarget, PurgeType,
 };
 use pingora::cache::trace::SpanHandle;
 use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::{Error, ErrorType, Result};
 
 use super::policy::{CachePolicy, StorePlan};
+pub use fill::AdoptedFill;
+use fill::{Fill, FillReader, FillWriter};
+
+mod fill;
 use crate::hls::{ObjectClass, PlaylistSummary};
 use crate::metrics;
 
@@ -78,6 +87,21 @@ pub struct MemoryStorage {
     /// itself: the next miss of the key can be told its class's `Cache-Control` before
     /// its body arrives.
     classes: moka::sync::Cache<u128, ObjectClass>,
+    /// Fills in progress, by key.
+    fills: Mutex<HashMap<u128, Arc<Fill>>>,
+}
+
+/// The same storage for media objects: a fill in progress is readable while it is
+/// written (Pingora releases the requests waiting on its cache lock as soon as the
+/// header is in, and they read the body as it arrives).
+pub struct StreamingView {
+    base: &'static MemoryStorage,
+}
+
+impl StreamingView {
+    pub fn new(base: &'static MemoryStorage) -> StreamingView {
+        StreamingView { base }
+    }
 }
 
 impl MemoryStorage {
@@ -101,7 +125,60 @@ impl MemoryStorage {
             objects,
             policy,
             classes,
+            fills: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes over the fill of `key` its writer abandoned (a body cut short), so that the
+    /// same request completes it (`media_resume`); `None` when there is none to adopt.
+    pub fn adopt_fill(&'static self, key: &CacheKey) -> Option<AdoptedFill> {
+        let fill = self.fills.lock().get(&key_of(key)).cloned()?;
+        AdoptedFill::adopt(self, fill)
+    }
+
+    fn fill_of(&self, key: u128) -> Option<Arc<Fill>> {
+        self.fills.lock().get(&key).filter(|f| f.is_live()).cloned()
+    }
+
+    /// Forgets `fill` once it ended (unless a newer fill took its place).
+    fn forget_fill(&self, fill: &Arc<Fill>) {
+        let mut fills = self.fills.lock();
+        if fills.get(&fill.key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
+            fills.remove(&fill.key);
+        }
+    }
+
+    fn begin_fill(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        streaming: bool,
+    ) -> Result<MissHandler> {
+        let fill = Arc::new(Fill::new(key_of(key), owned_copy(meta)?, streaming));
+        self.fills.lock().insert(fill.key, fill.clone());
+        Ok(Box::new(FillWriter::new(self, fill)))
+    }
+
+    /// A stored object, complete.
+    fn lookup_stored(&self, key: u128) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(entry) = self.objects.get(&key) else {
+            return Ok(None);
+        };
+        let mut meta = CacheMeta::deserialize(&entry.meta_internal, &entry.meta_header)?;
+        meta.extensions_mut().insert(StoredClass(entry.class));
+        let hit = BodyHit {
+            body: entry.body.clone(),
+            summary: entry.summary,
+            done: false,
+            range: 0..entry.body.len(),
+        };
+        Ok(Some((meta, Box::new(hit))))
+    }
+
+    /// A fill in progress, read as it is written.
+    fn lookup_filling(fill: Arc<Fill>) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let meta = fill.meta()?;
+        Ok(Some((meta, Box::new(FillReader::new(fill)))))
     }
 
     /// The class the playlist at `key` had when last stored, if remembered.
@@ -187,18 +264,7 @@ impl Storage for MemoryStorage {
         key: &CacheKey,
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let Some(entry) = self.objects.get(&key_of(key)) else {
-            return Ok(None);
-        };
-        let mut meta = CacheMeta::deserialize(&entry.meta_internal, &entry.meta_header)?;
-        meta.extensions_mut().insert(StoredClass(entry.class));
-        let hit = BodyHit {
-            body: entry.body.clone(),
-            summary: entry.summary,
-            done: false,
-            range: 0..entry.body.len(),
-        };
-        Ok(Some((meta, Box::new(hit))))
+        self.lookup_stored(key_of(key))
     }
 
     async fn get_miss_handler(
@@ -207,13 +273,7 @@ impl Storage for MemoryStorage {
         meta: &CacheMeta,
         _trace: &SpanHandle,
     ) -> Result<MissHandler> {
-        let stored = owned_copy(meta)?;
-        Ok(Box::new(BodyFill {
-            storage: self,
-            key: key_of(key),
-            meta: stored,
-            body: BytesMut::new(),
-        }))
+        self.begin_fill(key, meta, false)
     }
 
     async fn purge(
@@ -246,6 +306,70 @@ impl Storage for MemoryStorage {
             .refine_meta(&mut meta, old.class, old.summary.as_ref());
         self.put(id, &meta, old.body.clone(), old.class, old.summary);
         Ok(true)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}
+
+#[async_trait]
+impl Storage for StreamingView {
+    /// A fill in progress first: it is newer than a stored (expired) copy.
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let id = key_of(key);
+        match self.base.fill_of(id).filter(|f| f.streaming()) {
+            Some(fill) => MemoryStorage::lookup_filling(fill),
+            None => self.base.lookup_stored(id),
+        }
+    }
+
+    async fn lookup_streaming_write(
+        &'static self,
+        key: &CacheKey,
+        tag: Option<&[u8]>,
+        trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(tag) = tag else {
+            return self.lookup(key, trace).await;
+        };
+        let fill = self.base.fill_of(key_of(key)).filter(|f| f.tag() == tag);
+        fill.map_or(Ok(None), MemoryStorage::lookup_filling)
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        self.base.begin_fill(key, meta, true)
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        purge_type: PurgeType,
+        trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        self.base.purge(target, purge_type, trace).await
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        trace: &SpanHandle,
+    ) -> Result<bool> {
+        self.base.update_meta(key, meta, trace).await
+    }
+
+    fn support_streaming_partial_write(&self) -> bool {
+        true
     }
 
     fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
@@ -317,29 +441,6 @@ impl HandleHit for BodyHit {
 
     fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
         self
-    }
-}
-
-/// Collects a body being fetched; stores it only when Pingora calls `finish`.
-struct BodyFill {
-    storage: &'static MemoryStorage,
-    key: u128,
-    meta: CacheMeta,
-    body: BytesMut,
-}
-
-#[async_trait]
-impl HandleMiss for BodyFill {
-    async fn write_body(&mut self, data: Bytes, _eof: bool) -> Result<()> {
-        self.body.extend_from_slice(&data);
-        Ok(())
-    }
-
-    async fn finish(self: Box<Self>) -> Result<MissFinishType> {
-        let size = self
-            .storage
-            .insert(self.key, self.meta, self.body.freeze())?;
-        Ok(MissFinishType::Created(size))
     }
 }
 

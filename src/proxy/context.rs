@@ -113,6 +113,11 @@ pub struct RequestCtx {
     pub resume: Option<MediaValidators>,
     /// Its body was cut and completed from another origin.
     pub resumed: bool,
+    /// A media fill this request wrote, abandoned by a cut before its header went out,
+    /// completed from the retried origin's answer (`media_resume::feed`).
+    pub orphan: Option<crate::cache::storage::AdoptedFill>,
+    /// Bytes of the retried origin's body seen so far.
+    pub orphan_offset: usize,
 }
 
 impl RequestCtx {
@@ -145,6 +150,8 @@ impl RequestCtx {
             playlist: None,
             resume: None,
             resumed: false,
+            orphan: None,
+            orphan_offset: 0,
         }
     }
 

@@ -83,3 +83,15 @@ pub fn settle_failed(session: &Session, ctx: &mut RequestCtx) {
         ctx.cache = CacheResult::Miss;
     }
 }
+
+/// The `Age` of a response that came from an origin's cache (a shield, another CDN) and
+/// is sent while this edge stores it: RFC 9111 5.1 asks the upstream age (plus the time
+/// since) to go on. Hits get `Age` from Pingora; misses served from the fill being written
+/// are built from the stored header, which keeps the age as the object's epoch instead.
+pub fn upstream_age(session: &Session, resp: &pingora::http::ResponseHeader) -> Option<u64> {
+    if resp.headers.contains_key(http::header::AGE) {
+        return None;
+    }
+    let meta = session.cache.maybe_cache_meta()?;
+    meta.epoch_override().map(|_| meta.age().as_secs())
+}

@@ -12,6 +12,13 @@
 //!
 //! Each origin asked is asked once and its outcome reported to the group's health; an
 //! origin that cuts the rest too is followed by the next one, from the new offset.
+//!
+//! Media fills are read by coalesced requests while they are written: a cut abandons the
+//! fill for a moment (`storage::fill`), and the request that wrote it adopts it and
+//! completes it with the same bytes, so every reader gets the whole object and the
+//! complete object is stored. When the cut comes before this request's own header went
+//! out, Pingora retries on the next origin: the fill is adopted then, and completed from
+//! that origin's answer as it streams (`adopt_for_retry`, `feed`).
 
 use std::time::Instant;
 
@@ -24,6 +31,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use super::context::{Hop, RequestCtx};
 use super::upstream_request;
 use crate::auth::PeerSecret;
+use crate::cache::storage::AdoptedFill;
 use crate::cache::CacheKeyBuilder;
 use crate::metrics;
 use crate::upstream::{Outcome, SelectFor, Traffic};
@@ -82,10 +90,10 @@ impl MediaValidators {
         (self.first <= self.last).then_some(self)
     }
 
-    /// Whether `resp` is the range `from..=self.last` of the same object.
-    fn matches_range(&self, resp: &ResponseHeader, from: u64) -> bool {
+    /// Whether `resp` is the range `from..=last` of the same object.
+    fn matches_range(&self, resp: &ResponseHeader, from: u64, last: u64) -> bool {
         let header = |name| resp.headers.get(name).and_then(|v| v.to_str().ok());
-        let expected = format!("bytes {from}-{}/{}", self.last, self.length);
+        let expected = format!("bytes {from}-{last}/{}", self.length);
         let same = match &self.etag {
             Some(etag) => header(http::header::ETAG) == Some(etag.as_str()),
             None => header(http::header::LAST_MODIFIED) == self.last_modified.as_deref(),
@@ -103,8 +111,15 @@ impl MediaValidators {
 }
 
 /// Remembers the validators of a media response on its way to the player (the origin
-/// sent the whole object: the cache asks for all of it).
+/// sent the whole object: the cache asks for all of it). An adopted fill is kept only when
+/// this answer is the same object.
 pub fn note_response(session: &Session, ctx: &mut RequestCtx, resp: &ResponseHeader) {
+    if let Some(orphan) = ctx.orphan.take() {
+        let same = MediaValidators::of(resp).is_some()
+            && MediaValidators::of(resp) == MediaValidators::of(orphan.header());
+        ctx.orphan = same.then_some(orphan);
+        ctx.orphan_offset = 0;
+    }
     let req = session.req_header();
     if !ctx.class.is_media() || req.method == http::Method::HEAD || ctx.resume.is_some() {
         return;
@@ -116,6 +131,53 @@ pub fn note_response(session: &Session, ctx: &mut RequestCtx, resp: &ResponseHea
     ctx.resume = MediaValidators::of(resp).and_then(|v| v.for_range(range));
 }
 
+/// Before Pingora retries a media request whose fill was cut before its header went out:
+/// the fill (which coalesced requests may be reading) is taken over, and the cache turned
+/// off for the retry (Pingora cannot set a second writer on one request).
+pub fn adopt_for_retry(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    storage: &'static crate::cache::MemoryStorage,
+) {
+    let filling = matches!(
+        session.cache.phase(),
+        pingora::cache::CachePhase::Miss | pingora::cache::CachePhase::Expired
+    ) && session.cache.miss_handler().is_some();
+    if !filling {
+        return;
+    }
+    session
+        .cache
+        .disable(pingora::cache::NoCacheReason::Custom("retried"));
+    ctx.orphan = session
+        .cache
+        .maybe_cache_key()
+        .and_then(|key| storage.adopt_fill(key));
+}
+
+/// Passes the retried origin's body on to the adopted fill: the bytes it lacks, and its
+/// end (stored then).
+pub fn feed(ctx: &mut RequestCtx, body: Option<&Bytes>, end: bool) {
+    let Some(orphan) = &ctx.orphan else {
+        return;
+    };
+    if let Some(chunk) = body {
+        let start = ctx.orphan_offset;
+        ctx.orphan_offset += chunk.len();
+        let held = orphan.len();
+        if ctx.orphan_offset > held {
+            orphan.append(chunk.slice(held.saturating_sub(start)..));
+        }
+    }
+    if end {
+        if let Some(orphan) = ctx.orphan.take() {
+            if let Err(e) = orphan.finish() {
+                tracing::warn!(error = %e, "completed fill not stored");
+            }
+        }
+    }
+}
+
 /// What a resume needs from the edge.
 pub struct Resumer<'a> {
     pub connector: &'a Connector,
@@ -124,12 +186,43 @@ pub struct Resumer<'a> {
     pub peer_secret: Option<&'a PeerSecret>,
 }
 
+/// Where a resume stands: what the player got, and the fill it completes for everyone.
+struct Rest {
+    validators: MediaValidators,
+    /// The fill the cut abandoned (streamed media: other requests read it too), adopted to
+    /// be completed and stored; `None` when the body went to this player alone.
+    fill: Option<AdoptedFill>,
+}
+
+impl Rest {
+    /// The object offset of the next byte the player needs (past `last`: it has all).
+    fn player_next(&self, ctx: &RequestCtx) -> u64 {
+        self.validators.first + ctx.body_bytes as u64
+    }
+
+    /// The object offset to fetch from, and the last byte to fetch.
+    fn to_fetch(&self, ctx: &RequestCtx) -> (u64, u64) {
+        match &self.fill {
+            Some(fill) => (fill.len() as u64, self.validators.length - 1),
+            None => (self.player_next(ctx), self.validators.last),
+        }
+    }
+
+    /// Whether every byte is in: the fill's whole object, or the player's range.
+    fn done(&self, ctx: &RequestCtx) -> bool {
+        let (from, last) = self.to_fetch(ctx);
+        from > last && self.player_next(ctx) > self.validators.last
+    }
+}
+
 /// Sends the rest of a cut media body from other origins; `Ok` once the whole body went
-/// to the player (see the module docs).
+/// to the player (see the module docs). `fill`: the abandoned fill of this object, which
+/// other requests are reading: it is completed (and stored) with the same bytes.
 pub async fn complete(
     session: &mut Session,
     ctx: &mut RequestCtx,
     edge: &Resumer<'_>,
+    fill: Option<AdoptedFill>,
 ) -> Result<()> {
     let validators = ctx
         .resume
@@ -140,10 +233,25 @@ pub async fn complete(
         .clone()
         .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
     let group = &route.group;
+    let mut rest = Rest { validators, fill };
+    // what the fill already holds beyond what the player got
+    let held = rest
+        .fill
+        .as_ref()
+        .map(|f| f.received_from(rest.player_next(ctx) as usize));
+    let mut offset = rest.player_next(ctx);
+    for chunk in held.into_iter().flatten() {
+        let len = chunk.len() as u64;
+        send_part(session, ctx, &rest.validators, chunk, offset).await?;
+        offset += len;
+    }
     loop {
-        let next = validators.first + ctx.body_bytes as u64;
-        if next > validators.last {
-            return Ok(());
+        if rest.done(ctx) {
+            ctx.resumed = true;
+            return match rest.fill.take() {
+                Some(fill) => fill.finish().map(|_| ()),
+                None => Ok(()),
+            };
         }
         let Some((index, origin)) = group.select(&ctx.tried, SelectFor::Segment, Instant::now())
         else {
@@ -156,7 +264,8 @@ pub async fn complete(
         ctx.tried.push(index);
         ctx.hop = Some(Hop::Origin(index));
         ctx.origin = Some(origin.clone());
-        let fetched = fetch_rest(session, ctx, edge, &validators, next).await;
+        let (from, _) = rest.to_fetch(ctx);
+        let fetched = fetch_rest(session, ctx, edge, &rest).await;
         if let Err(e) = &fetched {
             if *e.esource() == ErrorSource::Downstream {
                 // the player left: nobody to complete the body for
@@ -176,11 +285,7 @@ pub async fn complete(
             _ => Outcome::Ok,
         };
         group.report(index, Some(Traffic::Media), health, Instant::now());
-        tracing::info!(group = %group.name, origin = %origin.name, path = %ctx.shard_key, from = next, length = validators.length, outcome, "completing a cut media body");
-        if fetched.is_ok() {
-            ctx.resumed = true;
-            return Ok(());
-        }
+        tracing::info!(group = %group.name, origin = %origin.name, path = %ctx.shard_key, from, length = rest.validators.length, shared = rest.fill.is_some(), outcome, "completing a cut media body");
     }
 }
 
@@ -190,19 +295,19 @@ fn count(group: &str, origin: &str, outcome: &str) {
         .inc();
 }
 
-/// Asks the current origin for `from..` and sends what arrives to the player. An answer
-/// that is not the same object is `InvalidHTTPHeader` (nothing sent).
+/// Asks the current origin for the rest and passes what arrives to the fill and the
+/// player. An answer that is not the same object is `InvalidHTTPHeader` (nothing used).
 async fn fetch_rest(
     session: &mut Session,
     ctx: &mut RequestCtx,
     edge: &Resumer<'_>,
-    validators: &MediaValidators,
-    from: u64,
+    rest: &Rest,
 ) -> Result<()> {
     let origin = ctx
         .origin
         .clone()
         .ok_or_else(|| Error::explain(ErrorType::InternalError, "no origin"))?;
+    let (from, last) = rest.to_fetch(ctx);
     let mut req = session.req_header().clone();
     for name in [
         http::header::IF_NONE_MATCH,
@@ -215,11 +320,9 @@ async fn fetch_rest(
         req.remove_header(&name);
     }
     upstream_request::prepare(&mut req, ctx, edge.keys, edge.edge_id, edge.peer_secret)?;
-    req.insert_header(
-        http::header::RANGE,
-        format!("bytes={from}-{}", validators.last),
-    )?;
-    if let Some(v) = validators.if_range() {
+    req.set_method(http::Method::GET);
+    req.insert_header(http::header::RANGE, format!("bytes={from}-{last}"))?;
+    if let Some(v) = rest.validators.if_range() {
         req.insert_header(http::header::IF_RANGE, v)?;
     }
     let peer = origin.peer();
@@ -231,23 +334,43 @@ async fn fetch_rest(
     upstream.read_response_header().await?;
     let same = upstream
         .response_header()
-        .is_some_and(|resp| validators.matches_range(resp, from));
+        .is_some_and(|resp| rest.validators.matches_range(resp, from, last));
     if !same {
         return Error::e_explain(ErrorType::InvalidHTTPHeader, "not the same object");
     }
+    let mut offset = from;
     while let Some(chunk) = upstream.read_response_body().await? {
-        send(session, ctx, chunk).await?;
+        if let Some(fill) = &rest.fill {
+            fill.append(chunk.clone());
+        }
+        let len = chunk.len() as u64;
+        send_part(session, ctx, &rest.validators, chunk, offset).await?;
+        offset += len;
     }
-    if validators.first + (ctx.body_bytes as u64) <= validators.last {
+    if !rest.done(ctx) {
         return Error::e_explain(ErrorType::ConnectionClosed, "the rest was cut short too");
     }
     session.downstream_session.finish_body().await?;
     Ok(())
 }
 
-async fn send(session: &mut Session, ctx: &mut RequestCtx, chunk: Bytes) -> Result<()> {
-    ctx.body_bytes += chunk.len();
-    session.write_response_body(Some(chunk), false).await
+/// Sends the player the part of `chunk` (the object's bytes from `offset`) it still needs:
+/// from where it is to the end of its range.
+async fn send_part(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    validators: &MediaValidators,
+    chunk: Bytes,
+    offset: u64,
+) -> Result<()> {
+    let next = validators.first + ctx.body_bytes as u64;
+    let end = (offset + chunk.len() as u64).min(validators.last + 1);
+    if next < offset || next >= end {
+        return Ok(());
+    }
+    let part = chunk.slice((next - offset) as usize..(end - offset) as usize);
+    ctx.body_bytes += part.len();
+    session.write_response_body(Some(part), false).await
 }
 
 #[cfg(test)]
@@ -306,12 +429,15 @@ mod tests {
         rest.insert_header("etag", "\"abc\"").expect("h");
         rest.insert_header("content-range", "bytes 500-999/1000")
             .expect("h");
-        assert!(v.matches_range(&rest, 500));
-        assert!(!v.matches_range(&rest, 400), "another range");
+        assert!(v.matches_range(&rest, 500, 999));
+        assert!(!v.matches_range(&rest, 400, 999), "another range");
         rest.insert_header("etag", "\"other\"").expect("h");
-        assert!(!v.matches_range(&rest, 500), "another object");
+        assert!(!v.matches_range(&rest, 500, 999), "another object");
         let mut whole = rest.clone();
         whole.set_status(200).expect("status");
-        assert!(!v.matches_range(&whole, 500), "If-Range said it changed");
+        assert!(
+            !v.matches_range(&whole, 500, 999),
+            "If-Range said it changed"
+        );
     }
 }

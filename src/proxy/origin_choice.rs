@@ -118,7 +118,9 @@ pub fn proxy_failed(ctx: &mut RequestCtx, e: &Error, response_written: bool) -> 
         Some(_) => Outcome::Truncated,
     };
     let retry = failed(ctx, outcome, "proxy-error");
-    if response_written && ctx.class.is_media() {
+    // the player's next request for it starts elsewhere, whether this one was
+    // retried (cut before its header went out) or completed or aborted after
+    if outcome == Outcome::Truncated && ctx.class.is_media() {
         if let (Some(route), Some(Hop::Origin(i))) = (&ctx.route, ctx.hop) {
             route.group.note_cut_short(&ctx.shard_key, i);
         }

@@ -46,6 +46,9 @@ pub struct Reply {
     pub body_delay: Duration,
     /// Read the request, never answer.
     pub hang: bool,
+    /// Send this many body bytes, then wait this long before the rest (an origin
+    /// still producing the object).
+    pub pause: Option<(usize, Duration)>,
 }
 
 impl Reply {
@@ -63,6 +66,7 @@ impl Reply {
             delay: Duration::ZERO,
             body_delay: Duration::ZERO,
             hang: false,
+            pause: None,
         }
     }
 
@@ -137,6 +141,12 @@ impl Reply {
 
     pub fn body_delay(mut self, after_head: Duration) -> Reply {
         self.body_delay = after_head;
+        self
+    }
+
+    /// Sends `body_bytes` of the body, waits `wait`, then sends the rest.
+    pub fn pause_after(mut self, body_bytes: usize, wait: Duration) -> Reply {
+        self.pause = Some((body_bytes, wait));
         self
     }
 
@@ -227,8 +237,16 @@ impl Reply {
             if !self.body_delay.is_zero() {
                 tokio::time::sleep(self.body_delay).await;
             }
-            stream.write_all(&self.body_wire()).await?;
+            let wire = self.body_wire();
+            let (first, wait) = self.pause.unwrap_or((wire.len(), Duration::ZERO));
+            let (now, later) = wire.split_at(first.min(wire.len()));
+            stream.write_all(now).await?;
             stream.flush().await?;
+            if !later.is_empty() {
+                tokio::time::sleep(wait).await;
+                stream.write_all(later).await?;
+                stream.flush().await?;
+            }
         }
         if self.reset {
             stream.set_zero_linger()?;

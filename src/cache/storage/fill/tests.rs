@@ -1,0 +1,183 @@
+use std::time::SystemTime;
+
+use pingora::cache::key::CacheHashKey;
+use pingora::http::ResponseHeader;
+
+use super::*;
+use crate::cache::policy::CachePolicy;
+use crate::cache::storage::StoredClass;
+use crate::cache::StreamingView;
+use crate::config::Config;
+use crate::hls::ObjectClass;
+
+fn storage() -> &'static MemoryStorage {
+    let text = "origin_groups: {g: {origins: [{url: 'http://127.0.0.1:1'}]}}\nroutes: [{prefix: /, origin_group: g}]\n";
+    let config = Config::parse(text).expect("valid");
+    Box::leak(Box::new(MemoryStorage::new(
+        1 << 20,
+        CachePolicy::new(config.cache),
+    )))
+}
+
+fn segment_meta() -> CacheMeta {
+    let mut header = ResponseHeader::build(200, None).expect("status");
+    header.insert_header("content-length", "6").expect("header");
+    let now = SystemTime::now();
+    let mut meta = CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header);
+    meta.extensions_mut()
+        .insert(StoredClass(ObjectClass::Segment));
+    meta
+}
+
+fn span() -> SpanHandle {
+    pingora::cache::trace::Span::inactive().handle()
+}
+
+async fn read_all(hit: &mut pingora::cache::storage::HitHandler) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = hit.read_body().await? {
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn readers_get_a_fill_as_it_is_written_then_the_object_is_stored() {
+    let base = storage();
+    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
+    let key = CacheKey::new("seg", "");
+    let mut fill = view
+        .get_miss_handler(&key, &segment_meta(), &span())
+        .await
+        .expect("fill");
+    let (_, mut early) = view
+        .lookup(&key, &span())
+        .await
+        .expect("lookup")
+        .expect("partial hit");
+    fill.write_body(Bytes::from_static(b"abc"), false)
+        .await
+        .expect("write");
+    // the first bytes are readable before the rest exists
+    let first = early.read_body().await.expect("read").expect("a chunk");
+    assert_eq!(&first[..], b"abc");
+    let reader = tokio::spawn(async move { read_all(&mut early).await });
+    fill.write_body(Bytes::from_static(b"def"), true)
+        .await
+        .expect("write");
+    fill.finish().await.expect("finish");
+    assert_eq!(reader.await.expect("task").expect("whole"), b"def");
+    // the complete object is stored and the fill forgotten
+    let (_, mut hit) = view
+        .lookup(&key, &span())
+        .await
+        .expect("lookup")
+        .expect("hit");
+    assert_eq!(read_all(&mut hit).await.expect("body"), b"abcdef");
+    assert!(base.fills.lock().is_empty());
+}
+
+#[tokio::test]
+async fn a_fill_cut_short_fails_its_readers_and_stores_nothing() {
+    let base = storage();
+    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
+    let key = CacheKey::new("cut", "");
+    let mut fill = view
+        .get_miss_handler(&key, &segment_meta(), &span())
+        .await
+        .expect("fill");
+    let (_, mut reader) = view
+        .lookup(&key, &span())
+        .await
+        .expect("lookup")
+        .expect("partial");
+    fill.write_body(Bytes::from_static(b"abc"), false)
+        .await
+        .expect("write");
+    drop(fill);
+    let started = Instant::now();
+    let read = read_all(&mut reader).await;
+    assert!(read.is_err(), "never a short body that looks complete");
+    assert!(
+        started.elapsed() >= ORPHAN_GRACE - Duration::from_millis(50),
+        "waited for an adopter"
+    );
+    assert!(base
+        .lookup_stored(u128::from_be_bytes(key.combined_bin()))
+        .expect("lookup")
+        .is_none());
+}
+
+#[tokio::test]
+async fn an_abandoned_fill_completed_by_its_writer_reaches_every_reader_whole() {
+    let base = storage();
+    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
+    let key = CacheKey::new("resumed", "");
+    let mut fill = view
+        .get_miss_handler(&key, &segment_meta(), &span())
+        .await
+        .expect("fill");
+    let (_, mut reader) = view
+        .lookup(&key, &span())
+        .await
+        .expect("lookup")
+        .expect("partial");
+    fill.write_body(Bytes::from_static(b"abc"), false)
+        .await
+        .expect("write");
+    drop(fill); // the origin cut the body
+    let whole = tokio::spawn(async move { read_all(&mut reader).await });
+    let adopted = base.adopt_fill(&key).expect("an orphan to adopt");
+    assert!(base.adopt_fill(&key).is_none(), "adopted once");
+    assert_eq!(adopted.len(), 3);
+    assert_eq!(adopted.received_from(1), vec![Bytes::from_static(b"bc")]);
+    adopted.append(Bytes::from_static(b"def"));
+    adopted.finish().expect("stored");
+    assert_eq!(whole.await.expect("task").expect("whole"), b"abcdef");
+    let (_, mut hit) = view
+        .lookup(&key, &span())
+        .await
+        .expect("lookup")
+        .expect("hit");
+    assert_eq!(read_all(&mut hit).await.expect("body"), b"abcdef");
+}
+
+#[tokio::test]
+async fn playlists_see_no_fill_in_progress_and_a_reader_can_seek() {
+    let base = storage();
+    let key = CacheKey::new("playlist", "");
+    let mut fill = base
+        .get_miss_handler(&key, &segment_meta(), &span())
+        .await
+        .expect("fill");
+    fill.write_body(Bytes::from_static(b"#EXTM3U"), false)
+        .await
+        .expect("write");
+    assert!(base.lookup(&key, &span()).await.expect("lookup").is_none());
+    drop(fill);
+    assert!(
+        base.fills.lock().is_empty(),
+        "a non-streaming fill fails at once"
+    );
+
+    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
+    let key = CacheKey::new("ranged", "");
+    let mut fill = view
+        .get_miss_handler(&key, &segment_meta(), &span())
+        .await
+        .expect("fill");
+    let (_, mut reader) = view
+        .lookup(&key, &span())
+        .await
+        .expect("lookup")
+        .expect("partial");
+    reader.seek(2, Some(5)).expect("seek");
+    fill.write_body(Bytes::from_static(b"abc"), false)
+        .await
+        .expect("write");
+    fill.write_body(Bytes::from_static(b"def"), true)
+        .await
+        .expect("write");
+    fill.finish().await.expect("finish");
+    assert_eq!(read_all(&mut reader).await.expect("range"), b"cde");
+}
