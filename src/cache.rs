@@ -68,10 +68,11 @@ impl EdgeCache {
         }
     }
 
-    /// Per-request options: how long a coalesced request waits for a fill.
-    pub fn overrides(&self) -> CacheOptionOverrides {
+    /// Per-request options: how long a coalesced request waits for a fill (at least
+    /// `hold`, how long an origin may hold a blocking request).
+    pub fn overrides(&self, hold: Option<Duration>) -> CacheOptionOverrides {
         let mut o = CacheOptionOverrides::default();
-        o.wait_timeout = Some(self.lock_timeout);
+        o.wait_timeout = Some(hold.map_or(self.lock_timeout, |h| h.max(self.lock_timeout)));
         o
     }
 }

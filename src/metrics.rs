@@ -5,9 +5,10 @@
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_counter_vec, register_gauge, register_gauge_vec, register_histogram_vec,
-    register_int_counter, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
-    CounterVec, Gauge, GaugeVec, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    register_counter_vec, register_gauge, register_gauge_vec, register_histogram,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 /// Requests answered, by route, object class, status class (`2xx`...) and
@@ -156,6 +157,49 @@ pub static ORIGIN_RESUMES: Lazy<IntCounterVec> = Lazy::new(|| {
         "hls_edge_origin_resumes_total",
         "Cut media bodies completed from another origin by a range request, by outcome",
         &["group", "origin", "outcome"]
+    )
+    .expect("metric names are unique")
+});
+
+/// LL-HLS blocking playlist requests (`_HLS_msn`) by cache result: `miss` went to the
+/// origin (which held it until the playlist had the asked part), `coalesced` waited on
+/// another's identical request, `hit` found it stored (rfc8216bis B.1).
+pub static BLOCKING_REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_blocking_requests_total",
+        "LL-HLS blocking playlist requests (_HLS_msn), by cache result",
+        &["cache"]
+    )
+    .expect("metric names are unique")
+});
+
+/// How long blocking playlist requests were held before their answer's header.
+pub static BLOCKING_HOLD: Lazy<Histogram> = Lazy::new(|| {
+    register_histogram!(
+        "hls_edge_blocking_hold_seconds",
+        "Time from a blocking playlist request to its answer's header",
+        vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    )
+    .expect("metric names are unique")
+});
+
+/// Requests for a part a playlist only hinted (`EXT-X-PRELOAD-HINT`) when they arrived,
+/// by cache result (`coalesced`: waited on another viewer's fill).
+pub static PRELOAD_HINT_REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_preload_hint_requests_total",
+        "Requests for preload-hinted LL-HLS parts, by cache result",
+        &["cache"]
+    )
+    .expect("metric names are unique")
+});
+
+/// How long requests for hinted parts waited for their first bytes.
+pub static PRELOAD_HINT_WAIT: Lazy<Histogram> = Lazy::new(|| {
+    register_histogram!(
+        "hls_edge_preload_hint_wait_seconds",
+        "Time from a preload-hinted part request to its answer's header",
+        vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
     )
     .expect("metric names are unique")
 });
@@ -395,6 +439,10 @@ pub fn register_all() {
     Lazy::force(&ORIGIN_LATENCY);
     Lazy::force(&ORIGIN_FAILOVERS);
     Lazy::force(&ORIGIN_RESUMES);
+    Lazy::force(&BLOCKING_REQUESTS);
+    Lazy::force(&BLOCKING_HOLD);
+    Lazy::force(&PRELOAD_HINT_REQUESTS);
+    Lazy::force(&PRELOAD_HINT_WAIT);
     Lazy::force(&ORIGIN_EJECTED);
     Lazy::force(&BYTE_HIT_RATIO);
     Lazy::force(&STREAM_VIEWERS);

@@ -26,6 +26,7 @@ pub mod access_log;
 mod admission;
 pub mod context;
 mod freshness;
+mod low_latency;
 mod media_resume;
 mod message_rules;
 mod origin_choice;
@@ -124,12 +125,18 @@ impl ProxyHttp for Edge {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let peer_secret = self.peer_secret.as_ref();
-        admission::admit(session, ctx, &self.routes, &self.decor, peer_secret).await
+        let answered =
+            admission::admit(session, ctx, &self.routes, &self.decor, peer_secret).await?;
+        if !answered {
+            low_latency::classify(ctx, &self.streams);
+        }
+        Ok(answered)
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         if self.cache.policy.caches(ctx.class) {
-            self.cache.enable(session, ctx.class);
+            let hold = low_latency::hold_limit(ctx, &self.streams);
+            self.cache.enable(session, ctx.class, hold);
         }
         Ok(())
     }
@@ -165,7 +172,9 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        origin_choice::next_peer(ctx, &self.streams)
+        let mut peer = origin_choice::next_peer(ctx, &self.streams)?;
+        low_latency::stretch_timeouts(&mut peer, low_latency::hold_limit(ctx, &self.streams));
+        Ok(peer)
     }
 
     async fn upstream_request_filter(
@@ -309,6 +318,7 @@ impl ProxyHttp for Edge {
             resp.insert_header(http::header::AGE, age)?;
         }
         playlist_response::start(session, ctx, resp, &self.streams)?;
+        low_latency::answered(ctx);
         if ctx.class == ObjectClass::Playlist {
             let key = session.cache.maybe_cache_key();
             ctx.decor_class = key.and_then(|k| self.cache.storage.remembered_class(k));
@@ -357,7 +367,10 @@ impl ProxyHttp for Edge {
             };
         }
         drop(fill);
+        let timed_out = *e.etype() == ErrorType::ReadTimedout;
         let code = match e.etype() {
+            // rfc8216bis 6.2.5.2: a hold past 3 target durations is a 503
+            _ if low_latency::hold_expired(ctx, timed_out) => 503,
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
                 ErrorSource::Upstream => 502,
@@ -427,7 +440,8 @@ impl ProxyHttp for Edge {
 impl EdgeCache {
     /// Media objects are read from a fill while it is written (waiters get bytes as
     /// they arrive); playlists only once complete (they are held and read whole).
-    fn enable(&self, session: &mut Session, class: ObjectClass) {
+    /// `hold`: how long a coalesced blocking request may wait on the fill it joined.
+    fn enable(&self, session: &mut Session, class: ObjectClass, hold: Option<Duration>) {
         let storage: &'static (dyn pingora::cache::Storage + Sync) = if class.is_media() {
             self.streaming
         } else {
@@ -438,7 +452,7 @@ impl EdgeCache {
             None,
             Some(self.predictor),
             Some(self.lock),
-            Some(self.overrides()),
+            Some(self.overrides(hold)),
         );
         session.cache.set_max_file_size_bytes(self.max_object_size);
     }

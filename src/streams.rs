@@ -19,8 +19,10 @@ use serde::Serialize;
 
 use crate::hls::PlaylistSummary;
 
+mod parts;
 mod rendition;
 
+pub use parts::{PartIndex, PartKind};
 pub use rendition::{OriginProgress, Rendition, Verdict};
 
 /// A viewer counts for this long after its last request.
@@ -85,12 +87,17 @@ pub struct StreamView {
     /// A playlist players fetch has not advanced for `health.stale_after` target
     /// durations (the same window that makes an origin stale).
     pub frozen: bool,
+    /// The newest position sent to players among its live playlists: the last segment,
+    /// or `MSN.PARTS` while an LL-HLS segment is being produced (`17.2`: two parts of 17).
+    pub latest: Option<String>,
 }
 
 /// See the module docs.
 #[derive(Debug, Default)]
 pub struct StreamBook {
     streams: Mutex<Book>,
+    /// Which paths are LL-HLS parts (learned from the playlists passed on).
+    pub parts: PartIndex,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +165,18 @@ impl StreamBook {
     ) -> Option<Vec<OriginProgress>> {
         let book = self.streams.lock();
         Some(book.streams.get(stream)?.renditions.get(path)?.origins(now))
+    }
+
+    /// The target duration of the live playlist `path` of `stream`, when followed.
+    pub fn target_duration(&self, stream: &str, path: &str) -> Option<Duration> {
+        let book = self.streams.lock();
+        Some(
+            book.streams
+                .get(stream)?
+                .renditions
+                .get(path)?
+                .target_duration(),
+        )
     }
 
     /// For each origin of `group` (by index), how many playlists it is stale on.
@@ -243,6 +262,11 @@ fn view(name: &str, s: &mut Stream, now: Instant) -> StreamView {
             .map(|a| (a.as_secs_f64() * 10.0).round() / 10.0),
         segment_lag: active.iter().filter_map(|r| r.lag()).max(),
         frozen: active.iter().any(|r| r.frozen(now)),
+        latest: active
+            .iter()
+            .filter_map(|r| r.served())
+            .max()
+            .map(|p| p.to_string()),
     }
 }
 

@@ -380,7 +380,11 @@ async fn segments_cut_at_half_are_completed_from_the_backup_and_the_primary_is_e
         &[("origin", origin.as_str()), ("reason", "truncated")],
     )
     .await;
-    assert_eq!(completed + retried, cut as f64, "every cut body was completed");
+    assert_eq!(
+        completed + retried,
+        cut as f64,
+        "every cut body was completed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

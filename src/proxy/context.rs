@@ -70,6 +70,8 @@ pub struct RequestCtx {
     pub hop: Option<Hop>,
     /// The origin (or sibling edge) of the current try.
     pub origin: Option<Arc<Origin>>,
+    /// An LL-HLS part the latest playlist only hinted (`EXT-X-PRELOAD-HINT`).
+    pub hinted_part: bool,
     /// The request came from a sibling edge: it is fetched from the origins,
     /// never forwarded to another sibling.
     pub from_sibling: bool,
@@ -132,6 +134,7 @@ impl RequestCtx {
             tried: Vec::new(),
             hop: None,
             origin: None,
+            hinted_part: false,
             from_sibling: false,
             from_peer: false,
             playlist_progress: Vec::new(),

@@ -104,7 +104,7 @@ fn can_retry(ctx: &RequestCtx) -> bool {
 /// elsewhere when possible.
 pub fn connect_failed(ctx: &mut RequestCtx, e: &Error) -> bool {
     let outcome = Outcome::of_error(&e.etype).unwrap_or(Outcome::ConnectError);
-    failed(ctx, outcome, "connect-error")
+    failed(ctx, outcome, "connect-error", true)
 }
 
 /// The current peer failed after the connection (read timeout, broken or cut
@@ -117,7 +117,16 @@ pub fn proxy_failed(ctx: &mut RequestCtx, e: &Error, response_written: bool) -> 
         Some(Outcome::Timeout) => Outcome::Timeout,
         Some(_) => Outcome::Truncated,
     };
-    let retry = failed(ctx, outcome, "proxy-error");
+    // a blocking request the origin held too long is answered 503, not asked again
+    let retry = if super::low_latency::hold_expired(ctx, outcome == Outcome::Timeout) {
+        super::upstream_request::record_failure(ctx, "proxy-error");
+        report(ctx, outcome);
+        false
+    } else {
+        // a body cut after the player got the header is not retried (it may be
+        // completed by `media_resume`): no failover to count
+        failed(ctx, outcome, "proxy-error", !response_written)
+    };
     // the player's next request for it starts elsewhere, whether this one was
     // retried (cut before its header went out) or completed or aborted after
     if outcome == Outcome::Truncated && ctx.class.is_media() {
@@ -128,11 +137,11 @@ pub fn proxy_failed(ctx: &mut RequestCtx, e: &Error, response_written: bool) -> 
     retry && !response_written
 }
 
-fn failed(ctx: &mut RequestCtx, outcome: Outcome, metric_outcome: &str) -> bool {
+fn failed(ctx: &mut RequestCtx, outcome: Outcome, metric_outcome: &str, retriable: bool) -> bool {
     ctx.answer_outcome = None;
     super::upstream_request::record_failure(ctx, metric_outcome);
     report(ctx, outcome);
-    let retry = can_retry(ctx);
+    let retry = retriable && can_retry(ctx);
     if retry {
         count_failover(ctx, outcome.label());
     }

@@ -3,7 +3,7 @@
 //!
 //! 1. the stream book (`crate::streams`): the answering origin's progress (stale origins),
 //!    the no-regression guard (a live playlist behind the newest already sent is replaced
-//!    by that one), and the stream statistics;
+//!    by that one), the stream statistics, and which paths are LL-HLS parts;
 //! 2. the token rewrite (`playlist_tokens`): session tokens into every URI.
 //!
 //! Where the body comes from decides when the stages run:
@@ -29,7 +29,7 @@ use pingora::Result;
 use super::context::RequestCtx;
 use super::playlist_tokens::TokenRewrite;
 use crate::cache::storage::stored_body;
-use crate::hls::PlaylistSummary;
+use crate::hls::{Playlist, PlaylistSummary};
 use crate::metrics;
 use crate::streams::{stream_of, PlaylistSeen, StreamBook, Verdict};
 
@@ -146,7 +146,11 @@ pub fn body(ctx: &mut RequestCtx, chunk: &mut Option<Bytes>, end: bool, book: &S
                 State::PassThrough
             } else if complete {
                 let fetched = body.freeze();
-                let summary = PlaylistSummary::of(ctx.class, &fetched);
+                let parsed = Playlist::parse(&fetched).ok();
+                let summary = PlaylistSummary::from_parsed(ctx.class, parsed.as_ref());
+                if let Some(Playlist::Media(media)) = &parsed {
+                    book.parts.learn(&ctx.shard_key, media);
+                }
                 let out = stages(ctx, playlist.tokens.as_ref(), fetched, &summary, book);
                 *chunk = Some(out);
                 State::Sent

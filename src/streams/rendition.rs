@@ -100,6 +100,11 @@ impl Rendition {
         }
     }
 
+    /// `#EXT-X-TARGETDURATION` of its latest playlist.
+    pub fn target_duration(&self) -> Duration {
+        self.target
+    }
+
     /// `stale_after` x target duration.
     pub fn window(&self) -> Duration {
         self.target * self.stale_after

@@ -33,6 +33,10 @@ pub enum Fault {
 
 #[derive(Default)]
 struct Counters {
+    /// Every request target relayed, in order.
+    targets: Mutex<Vec<String>>,
+    /// When each target's response head was passed on, in order.
+    answered: Mutex<Vec<(String, std::time::Instant)>>,
     relayed: AtomicUsize,
     cut: AtomicUsize,
     delayed: AtomicUsize,
@@ -114,6 +118,20 @@ impl FaultProxy {
         }
     }
 
+    /// Every request target that reached the origin, in order (`/path?query`).
+    pub fn targets(&self) -> Vec<String> {
+        self.counters.targets.lock().expect("targets").clone()
+    }
+
+    /// When the origin's answer to `target` was first passed on (its head).
+    pub fn answered_at(&self, target: &str) -> Option<std::time::Instant> {
+        let answered = self.counters.answered.lock().expect("answered");
+        answered
+            .iter()
+            .find(|(t, _)| t == target)
+            .map(|(_, at)| *at)
+    }
+
     /// Responses relayed whole, cut, delayed, and requests left unanswered.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let c = &self.counters;
@@ -183,6 +201,13 @@ async fn relay(
             counters.silenced.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
+        if let Some(target) = head.split_whitespace().nth(1) {
+            counters
+                .targets
+                .lock()
+                .expect("targets")
+                .push(target.to_string());
+        }
         origin.write_all(&request.head).await?;
         origin.write_all(&request.body).await?;
         let Some(response) = read_message(&mut origin, &mut from_origin, true, is_head).await?
@@ -194,6 +219,14 @@ async fn relay(
             tokio::time::sleep(d).await;
         }
         client.write_all(&response.head).await?;
+        if let Some(target) = head.split_whitespace().nth(1) {
+            let at = std::time::Instant::now();
+            counters
+                .answered
+                .lock()
+                .expect("answered")
+                .push((target.to_string(), at));
+        }
         if now == Fault::CutSegments && is_segment && response.body.len() > 1 {
             counters.cut.fetch_add(1, Ordering::Relaxed);
             client
