@@ -16,7 +16,7 @@
 //! | `response_cache_filter` | store or not, for how long: the section 3 table under the origin's directives | `cache::policy`, `cache::directives` |
 //! | `request_filter` (token routes) | entry / session token check | `proxy::playback_tokens`, `auth` |
 //! | `should_serve_stale` | stale-if-error for stored objects when every origin failed | `proxy` |
-//! | `response_filter` | a playlist's one path starts (held, read once; a stored one processed now); Cache-Status, Cache-Control, CORS | `proxy::playlist_response`, `proxy::response_headers` |
+//! | `response_filter` | a playlist's one path starts (held, read once; a stored one processed now); Cache-Status, Cache-Control, CORS; playlist compression, HSTS | `proxy::playlist_response`, `proxy::response_headers`, `proxy::delivery` |
 //! | `response_body_filter` | a playlist from an origin: stream book (stale origins, no regression, statistics), then session tokens | `proxy::playlist_response`, `streams`, `proxy::playlist_tokens` |
 //! | `fail_to_proxy` | a media body cut after its header went out is completed from another origin (a range request), else an error status | `proxy::media_resume` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
@@ -25,6 +25,7 @@
 pub mod access_log;
 mod admission;
 pub mod context;
+pub mod delivery;
 mod freshness;
 mod media_resume;
 mod message_rules;
@@ -45,6 +46,7 @@ use pingora::cache::{
 };
 use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -74,6 +76,8 @@ pub struct Edge {
     resume_connector: Connector,
     /// Per-connection limits the request hooks apply (`crate::connections`).
     connections: ConnectionSettings,
+    /// Playlist compression and HSTS.
+    delivery: delivery::Delivery,
 }
 
 impl Edge {
@@ -94,6 +98,7 @@ impl Edge {
             streams,
             resume_connector: Connector::new(None),
             connections: ConnectionSettings::default(),
+            delivery: delivery::Delivery::default(),
         }
     }
 
@@ -101,6 +106,12 @@ impl Edge {
     /// `connections:` defaults).
     pub fn with_connections(mut self, settings: ConnectionSettings) -> Self {
         self.connections = settings;
+        self
+    }
+
+    /// How responses travel: compression of playlists, HSTS over TLS.
+    pub fn with_delivery(mut self, delivery: delivery::Delivery) -> Self {
+        self.delivery = delivery;
         self
     }
 }
@@ -122,7 +133,12 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        self.delivery.init_modules(modules);
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.delivery.hold(session);
         let peer_secret = self.peer_secret.as_ref();
         admission::admit(session, ctx, &self.routes, &self.decor, peer_secret).await
     }
@@ -170,11 +186,12 @@ impl ProxyHttp for Edge {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let peer_secret = self.peer_secret.as_ref();
+        delivery::Delivery::upstream(session, ctx);
         upstream_request::prepare(req, ctx, &self.cache.keys, &self.decor.edge_id, peer_secret)
     }
 
@@ -314,6 +331,7 @@ impl ProxyHttp for Edge {
             ctx.decor_class = key.and_then(|k| self.cache.storage.remembered_class(k));
         }
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
+        self.delivery.response_filter(session, resp, ctx)?;
         playlist_response::headers(ctx, resp)
     }
 
@@ -415,6 +433,7 @@ impl ProxyHttp for Edge {
             ctx.body_bytes,
         );
         stream_stats::finish(&self.streams, session, ctx, status);
+        delivery::Delivery::logging(session);
         if let Some(log) = &self.access_log {
             if log.sampled(status, e.is_some()) {
                 access_log::write(session, e, ctx, status);
