@@ -163,7 +163,12 @@ impl TlsAccept for HandshakeCounter {
         &self,
         tls: &TlsRef,
     ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        let version = tls.version().unwrap_or("unknown");
+        // rustls names versions `TLSv1_3`; operators read `TLSv1.3`
+        let version = match tls.version() {
+            Some("TLSv1_3") => "TLSv1.3",
+            Some("TLSv1_2") => "TLSv1.2",
+            _ => "other",
+        };
         metrics::TLS_HANDSHAKES
             .with_label_values(&[self.listener.as_str(), version])
             .inc();

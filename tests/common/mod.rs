@@ -18,6 +18,8 @@
 //! - `hlsjs_play` (player.rs, player_report.rs): hls.js in headless Chromium
 //!   (the rig in tests/player) plays a URL and reports first frame, stalls,
 //!   errors, latency and every load; `have_hlsjs` skips when it is missing.
+//! - `TestPki` / `https_get` / `curl` (tls.rs): certificates made with
+//!   openssl, an HTTPS client that reports ALPN and the certificate served.
 //! - `entry_token` (tokens.rs): tokens minted under the kit's test key;
 //!   `origin_group`: one route in front of a group of counting origins.
 //!   Their generic names (`KEY`, `SEGMENT`, `pair`...) are imported by path.
@@ -52,6 +54,7 @@ pub mod playlist;
 pub mod recording_origin;
 pub mod reply;
 pub mod tiers;
+pub mod tls;
 pub mod tokens;
 mod wire;
 
