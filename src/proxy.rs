@@ -181,7 +181,25 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        origin_choice::next_peer(ctx, &self.streams)
+        ctx.connection_turn = None;
+        let peer = origin_choice::next_peer(ctx, &self.streams)?;
+        if let Some(origin) = ctx.origin.clone() {
+            ctx.connection_turn = origin.connection_turn().await;
+        }
+        Ok(peer)
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.connection_turn = None;
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -202,6 +220,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.connection_turn = None;
         if origin_choice::connect_failed(ctx, &e) {
             e.set_retry(true);
         }
@@ -216,6 +235,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
+        ctx.connection_turn = None;
         let written = session.response_written().is_some();
         let retry = origin_choice::proxy_failed(ctx, &e, written);
         if retry {

@@ -55,6 +55,10 @@ pub struct Origin {
     pub is_edge: bool,
     peer: HttpPeer,
     addr: SocketAddr,
+    /// HTTP/2 origins: taken by one request at a time while it gets a
+    /// connection (see `connection_turn`).
+    connection_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    connect_timeout: Duration,
 }
 
 impl Origin {
@@ -102,7 +106,26 @@ impl Origin {
             is_edge: cfg.peer,
             peer,
             addr,
+            connection_gate: cfg
+                .http2
+                .enabled
+                .then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            connect_timeout: cfg.connect_timeout,
         })
+    }
+
+    /// For an HTTP/2 origin: waits (at most the connect timeout) until no
+    /// other request is getting a connection to it, and holds that turn
+    /// until dropped. Pingora takes a multiplexed connection out of its pool
+    /// while it adds a stream, so a request arriving in that moment would
+    /// open a connection of its own; taking turns makes a burst share the
+    /// one connection (or wait for the one being opened). `None` for
+    /// HTTP/1.1 origins, and when the wait timed out.
+    pub async fn connection_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let gate = self.connection_gate.clone()?;
+        tokio::time::timeout(self.connect_timeout, gate.lock_owned())
+            .await
+            .ok()
     }
 
     /// A fresh peer for one request (Pingora keeps the connection pool).
