@@ -55,13 +55,25 @@ async fn h2load_many_streams_on_few_connections_without_an_error() {
     .await
     .expect("joins");
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "h2load: {report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "h2load: {report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(report.contains("Application protocol: h2"), "{report}");
-    assert_eq!(count(&report, "requests:", "succeeded"), Some(REQUESTS), "{report}");
+    assert_eq!(
+        count(&report, "requests:", "succeeded"),
+        Some(REQUESTS),
+        "{report}"
+    );
     for bad in ["failed", "errored", "timeout"] {
         assert_eq!(count(&report, "requests:", bad), Some(0), "{bad}: {report}");
     }
-    assert_eq!(count(&report, "status codes:", "2xx"), Some(REQUESTS), "{report}");
+    assert_eq!(
+        count(&report, "status codes:", "2xx"),
+        Some(REQUESTS),
+        "{report}"
+    );
 
     // every object fetched once; the rest were hits on the few connections
     assert_eq!(origin.hits("/hls/v/index.m3u8"), 1);
