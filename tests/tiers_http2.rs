@@ -207,7 +207,7 @@ async fn an_https_origin_without_h2_is_still_reached_over_http1() {
     let h1 = metric_value(
         &metrics,
         "hls_edge_requests_by_protocol_total",
-        &[("protocol", "http/1.1")],
+        &[("protocol", "h1")],
     );
     assert_eq!(
         h1,

@@ -48,11 +48,11 @@ pub static TLS_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
-/// Requests by the HTTP version the player spoke (`http/1.1`, `h2`).
+/// Requests by the HTTP version the player spoke: `h1` (HTTP/1.x), `h2`.
 pub static REQUESTS_BY_PROTOCOL: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
         "hls_edge_requests_by_protocol_total",
-        "Requests answered, by the HTTP version of the client connection (http/1.1, h2)",
+        "Requests answered, by the HTTP version of the client connection (h1, h2)",
         &["protocol"]
     )
     .expect("metric names are unique")

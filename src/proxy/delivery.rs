@@ -109,7 +109,7 @@ impl Delivery {
         let protocol = if session.as_downstream().is_http2() {
             "h2"
         } else {
-            "http/1.1"
+            "h1"
         };
         metrics::REQUESTS_BY_PROTOCOL
             .with_label_values(&[protocol])
