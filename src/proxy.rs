@@ -357,12 +357,13 @@ impl ProxyHttp for Edge {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<bytes::Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         playlist_response::body(ctx, body, end_of_stream, &self.streams);
+        delivery::Delivery::body_filter(session, body);
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
         Ok(None)
     }

@@ -272,3 +272,41 @@ async fn the_demo_plays_over_https_with_ffmpeg() {
         "segments fetched: {segments:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn head_over_http2_has_no_body_on_a_miss_or_a_hit() {
+    let Some(pki) = TestPki::new() else { return };
+    if !tool("curl", "--version") {
+        return;
+    }
+    let origin = vod_origin();
+    let (edge, tls) = tls_edge(&pki, &origin, |c| c).await;
+    let resolve = format!("{NAME}:{}:127.0.0.1", tls.port());
+    let ca = pki.ca_cert().display().to_string();
+    let args = ["--http2", "-I", "--cacert", &ca, "--resolve", &resolve];
+    let url = |path: &str| format!("https://{NAME}:{}{path}", tls.port());
+
+    // a miss fills the cache with the body; the HEAD response carries none
+    // (RFC 9110 9.3.2), so curl's HTTP/2 stack sees a clean stream end
+    for path in [
+        "/hls/v/seg_1.ts",
+        "/hls/v/seg_1.ts",
+        "/hls/v/index.m3u8",
+        "/hls/v/nope.ts",
+    ] {
+        let r =
+            curl(&args, &url(path)).unwrap_or_else(|e| panic!("HEAD {path}: {e}\n{}", edge.logs()));
+        // (curl -I writes the head where the body would go: no body check)
+        assert_eq!(r.version, "HTTP/2", "{path}");
+    }
+    let hit = curl(
+        &["--http2", "--cacert", &ca, "--resolve", &resolve],
+        &url("/hls/v/seg_1.ts"),
+    )
+    .expect("GET after HEAD");
+    assert_eq!((hit.status, hit.body.len()), (200, 300_000));
+    assert!(hit
+        .header("cache-status")
+        .is_some_and(|s| s.contains("hit")));
+    assert_eq!(origin.hits("/hls/v/seg_1.ts"), 1);
+}

@@ -94,6 +94,17 @@ impl Delivery {
         Ok(())
     }
 
+    /// Last of the body filters. RFC 9110 9.3.2: a response to HEAD has no
+    /// content. A HEAD that misses the cache still fills it with the body
+    /// (Pingora writes the cache before these filters); Pingora's HTTP/1.1
+    /// writer then drops the body, but its HTTP/2 writer would send it as
+    /// DATA and the player would reset the stream (PROTOCOL_ERROR).
+    pub fn body_filter(session: &Session, body: &mut Option<bytes::Bytes>) {
+        if session.req_header().method == http::Method::HEAD {
+            *body = None;
+        }
+    }
+
     /// Before the origin is asked: the request says `Accept-Encoding:
     /// identity` (`upstream_request`), and a playlist that comes back
     /// compressed all the same is decompressed before the cache and the
