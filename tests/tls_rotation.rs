@@ -109,13 +109,20 @@ fn install(cert: &ServerCert, live: &Path) {
     }
 }
 
-async fn rotation_edge(pki: &TestPki, live: &Path) -> (TestEdge, CountingOrigin, SocketAddr) {
+/// `grace`: how long a stopping edge lets its connections finish (the
+/// operator's `edge.grace_period`, 5 s by default).
+async fn rotation_edge(
+    pki: &TestPki,
+    live: &Path,
+    grace: &str,
+) -> (TestEdge, CountingOrigin, SocketAddr) {
     let origin = CountingOrigin::start();
     origin.set("/hls/v/index.m3u8", Reply::playlist(vod_playlist(4, 3)));
     origin.set("/hls/v/seg_1.ts", Reply::segment(64_000));
     install(&pki.issue(&[NAME], 30), live);
     let tls = free_addr();
     let config = EdgeConfig::new()
+        .grace_period(grace)
         .route("/hls/", origin.addr())
         .tls_listener(tls, &live.join("edge.crt"), &live.join("edge.key"));
     (TestEdge::start_config(&config).await, origin, tls)
@@ -139,7 +146,7 @@ async fn wait_for_cert(seen: &Seen, cert: &ServerCert, what: &str) {
 async fn sighup_rotates_the_certificate_with_no_failed_request() {
     let Some(pki) = TestPki::new() else { return };
     let live = TempDir::new("hls-edge-live-cert").expect("temp dir");
-    let (edge, origin, tls) = rotation_edge(&pki, live.path()).await;
+    let (edge, origin, tls) = rotation_edge(&pki, live.path(), "0s").await;
     let ca = pki.ca_cert();
     let (mut old_conn, old_handshake) = https_client(tls, NAME, &ca).await.expect("connects");
 
@@ -252,7 +259,9 @@ impl Drop for Successor {
 async fn a_graceful_upgrade_takes_the_new_certificate_with_no_failed_request() {
     let Some(pki) = TestPki::new() else { return };
     let live = TempDir::new("hls-edge-live-cert").expect("temp dir");
-    let (mut edge, _origin, tls) = rotation_edge(&pki, live.path()).await;
+    // the old process hands over its sockets, accepts for Pingora's 5 s
+    // close timeout beside the new one, then lets what it accepted finish
+    let (mut edge, _origin, tls) = rotation_edge(&pki, live.path(), "2s").await;
     let ca = pki.ca_cert();
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Seen::default());

@@ -162,6 +162,7 @@ fn tls_config(path: &str, file: &TlsFile, p: &mut Problems) -> Option<TlsConfig>
     let listed = file.certificates.as_deref().unwrap_or_default();
     let mut certificates = Vec::new();
     let mut good = true;
+    p.unknown_keys(path, &file.one.unknown);
     match (file.one.is_empty(), file.certificates.is_some()) {
         (false, true) => {
             p.push(
@@ -177,12 +178,8 @@ fn tls_config(path: &str, file: &TlsFile, p: &mut Problems) -> Option<TlsConfig>
             );
             return None;
         }
-        (false, false) => {
-            p.unknown_keys(path, &file.one.unknown);
-            good &= push_cert(path, &file.one, &mut certificates, p);
-        }
+        (false, false) => good &= push_cert(path, &file.one, &mut certificates, p),
         (true, true) => {
-            p.unknown_keys(path, &file.one.unknown);
             if listed.is_empty() {
                 p.push(
                     format!("{path}.certificates"),

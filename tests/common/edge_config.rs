@@ -76,6 +76,7 @@ pub struct EdgeConfig {
     listen_port: u16,
     admin_port: u16,
     threads: usize,
+    grace_period: String,
     cache_max_size: String,
     lock_timeout: String,
     edge_lines: Vec<(String, String)>,
@@ -101,6 +102,7 @@ impl EdgeConfig {
             listen_port,
             admin_port,
             threads: 2,
+            grace_period: "0s".into(),
             cache_max_size: "64MiB".into(),
             lock_timeout: "10s".into(),
             edge_lines: Vec::new(),
@@ -137,6 +139,13 @@ impl EdgeConfig {
 
     pub fn route_config(mut self, route: RouteConfig) -> EdgeConfig {
         self.routes.push(route);
+        self
+    }
+
+    /// `edge.grace_period` (default `0s`: tests stop their edges at once;
+    /// a graceful upgrade needs time for the connections in flight).
+    pub fn grace_period(mut self, duration: &str) -> EdgeConfig {
+        self.grace_period = duration.to_string();
         self
     }
 
@@ -252,7 +261,11 @@ impl EdgeConfig {
             listen.push_str(entry);
         }
         writeln!(y, "edge:\n  id: {}\n  listen: [{listen}]", self.id)?;
-        writeln!(y, "  threads: {}\n  grace_period: 0s", self.threads)?;
+        writeln!(
+            y,
+            "  threads: {}\n  grace_period: {}",
+            self.threads, self.grace_period
+        )?;
         write_lines(y, "  ", &self.edge_lines)?;
         writeln!(y, "admin:\n  listen: {}", self.admin_addr())?;
         writeln!(
