@@ -251,3 +251,27 @@ async fn a_playlist_rewritten_with_session_tokens_is_compressed_whole() {
     assert!(uris.iter().all(|u| u.contains("hdntl=")), "{unzipped}");
     assert_eq!(uris_in(&plain.text()).len(), 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_playlist_retried_on_another_origin_is_still_served_and_compressed() {
+    let (primary, backup) = (CountingOrigin::start(), CountingOrigin::start());
+    let text = vod_playlist(4, 40);
+    primary.set(PLAYLIST, Reply::status(503));
+    // the backup ignores `identity` and compresses anyway
+    backup.set(
+        PLAYLIST,
+        Reply::ok(gzip(text.as_bytes()), PLAYLIST_TYPE).with_header("Content-Encoding", "gzip"),
+    );
+    let config = EdgeConfig::new().route_origins("/hls/", [primary.addr(), backup.addr()]);
+    let edge = TestEdge::start_config(&config).await;
+
+    let zipped = edge
+        .get_with(PLAYLIST, &[("Accept-Encoding", "gzip")])
+        .await;
+    assert_eq!(zipped.status, 200, "{}", edge.logs());
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&zipped.body), text.as_bytes());
+    let plain = edge.get(PLAYLIST).await;
+    assert_eq!((plain.status, plain.body), (200, text.clone().into_bytes()));
+    assert_eq!((primary.hits(PLAYLIST), backup.hits(PLAYLIST)), (1, 1));
+}

@@ -14,6 +14,7 @@ use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::modules::http::compression::{ResponseCompression, ResponseCompressionBuilder};
 use pingora::modules::http::HttpModules;
+use pingora::protocols::http::compression::ResponseCompressionCtx;
 use pingora::proxy::Session;
 use pingora::Result;
 
@@ -111,7 +112,9 @@ impl Delivery {
     /// playlist filters see it (segments are passed as they come).
     pub fn upstream(session: &mut Session, ctx: &RequestCtx) {
         if ctx.class.is_playlist() {
-            session.upstream_compression.adjust_decompression(true);
+            // a fresh context per try: after a failover the previous try's
+            // response has already moved its context past the header phase
+            session.upstream_compression = ResponseCompressionCtx::new(0, true, false);
         }
     }
 
