@@ -159,10 +159,10 @@ impl ProxyHttp for Edge {
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
         req: &RequestHeader,
     ) -> Option<pingora::cache::key::HashBinary> {
-        variance::of_request(meta, req)
+        variance::of_request_ignoring(meta, req, delivery::fixed_request_fields(ctx))
     }
 
     async fn cache_hit_filter(
@@ -209,7 +209,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let peer_secret = self.peer_secret.as_ref();
-        delivery::Delivery::upstream(session, ctx);
+        delivery::Delivery::upstream(session, req, ctx)?;
         upstream_request::prepare(req, ctx, &self.cache.keys, &self.decor.edge_id, peer_secret)
     }
 

@@ -215,3 +215,61 @@ async fn an_https_origin_without_h2_is_still_reached_over_http1() {
         "ALPN fell back to http/1.1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_h2c_tier_connection_is_not_cut_by_the_http1_timeouts() {
+    let origin = CountingOrigin::start();
+    origin.set("/hls/v/index.m3u8", Reply::playlist(vod_playlist(4, 2)));
+    // slower than every HTTP/1.1 limit of the shield below
+    origin.set(
+        "/hls/v/slow.ts",
+        Reply::segment(40_000).delay(std::time::Duration::from_millis(2500)),
+    );
+    let shield_h2c: SocketAddr = free_addr();
+    let shield = TestEdge::start_config(
+        &EdgeConfig::new()
+            .id("shield")
+            .route("/hls/", origin.addr())
+            .listener(&format!("{{addr: \"{shield_h2c}\", h2c: true}}"))
+            .extra_yaml(
+                "connections:\n  idle_timeout: 1s\n  header_timeout: 1s\n  keepalive_timeout: 1s\n",
+            ),
+    )
+    .await;
+    let relay = TcpRelay::start(shield_h2c).await;
+    let route = RouteConfig::new("/hls/")
+        .origin(format!("http://127.0.0.1:{}", relay.addr().port()))
+        .group("http2", "true")
+        .read_timeout("10s");
+    let edge = TestEdge::start_config(&EdgeConfig::new().id("edge-1").route_config(route)).await;
+
+    // an HTTP/2 connection has no header phase of its own: the shield's
+    // 1 s header and keep-alive limits must not cut it while a stream waits
+    let playlist = edge.get("/hls/v/index.m3u8").await;
+    assert_eq!(playlist.status, 200);
+    let slow = edge.get("/hls/v/slow.ts").await;
+    assert!(
+        slow.status == 200 && slow.complete,
+        "{}\n{}",
+        slow.status,
+        shield.logs()
+    );
+    assert_eq!(
+        relay.accepted(),
+        1,
+        "the tier connection was cut and reopened"
+    );
+    let metrics = shield.metrics().await;
+    let timeouts: f64 = ["idle", "header", "keepalive"]
+        .iter()
+        .map(|p| {
+            metric_value(
+                &metrics,
+                "hls_edge_connection_timeouts_total",
+                &[("phase", p)],
+            )
+            .unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(timeouts, 0.0);
+}

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use http::HeaderValue;
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::compression::{ResponseCompression, ResponseCompressionBuilder};
 use pingora::modules::http::HttpModules;
 use pingora::protocols::http::compression::ResponseCompressionCtx;
@@ -106,16 +106,24 @@ impl Delivery {
         }
     }
 
-    /// Before the origin is asked: the request says `Accept-Encoding:
-    /// identity` (`upstream_request`), and a playlist that comes back
-    /// compressed all the same is decompressed before the cache and the
-    /// playlist filters see it (segments are passed as they come).
-    pub fn upstream(session: &mut Session, ctx: &RequestCtx) {
+    /// Before the origin is asked for a playlist: `Accept-Encoding:
+    /// identity` (RFC 9110 12.5.3), so that the cache keeps one plain copy
+    /// whatever each player accepts and the playlist filters read text; a
+    /// playlist that comes back compressed all the same is decompressed
+    /// before the cache sees it. Other objects go with the player's
+    /// `Accept-Encoding`, untouched by the edge.
+    pub fn upstream(
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
         if ctx.class.is_playlist() {
+            req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
             // a fresh context per try: after a failover the previous try's
             // response has already moved its context past the header phase
             session.upstream_compression = ResponseCompressionCtx::new(0, true, false);
         }
+        Ok(())
     }
 
     /// Counts what the compressor did for this response.
@@ -143,6 +151,17 @@ impl Delivery {
                 .with_label_values(&[encoding, "out"])
                 .inc_by(bytes_out as u64);
         }
+    }
+}
+
+/// Request fields the edge fixes itself in the origin request for `ctx`'s
+/// object, so a stored variant never depends on them (`cache::variance`):
+/// `Accept-Encoding` for playlists (`Delivery::upstream`).
+pub fn fixed_request_fields(ctx: &RequestCtx) -> &'static [&'static str] {
+    if ctx.class.is_playlist() {
+        &["accept-encoding"]
+    } else {
+        &[]
     }
 }
 

@@ -2,11 +2,10 @@
 //! origin's answer.
 //!
 //! The origin gets the player's path (normalised, in origin-form) with the
-//! token parameters removed, its own `Host`, `Accept-Encoding: identity`, no
-//! hop-by-hop fields (RFC 9110 7.6.1), no cookies on token routes, this
-//! edge's id appended to `CDN-Loop` (RFC 8586 2), and, when it is another
-//! edge, this edge's peer signature (and the sibling mark when it is the
-//! segment's owner).
+//! token parameters removed, its own `Host`, no hop-by-hop fields (RFC 9110
+//! 7.6.1), no cookies on token routes, this edge's id appended to `CDN-Loop`
+//! (RFC 8586 2), and, when it is another edge, this edge's peer signature
+//! (and the sibling mark when it is the segment's owner).
 
 use std::time::Instant;
 
@@ -33,10 +32,6 @@ pub fn prepare(
     }
     req.set_uri(origin_form(&req.uri, keys)?);
     remove_hop_by_hop(req);
-    // one stored copy whatever the player accepts: the edge compresses
-    // playlists itself on the way out (`delivery`), and its playlist
-    // filters read the body as text (RFC 9110 12.5.3)
-    req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
     // a token route's cookies carry the viewer's token: never forwarded
     if ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) {
         req.remove_header(&http::header::COOKIE);
