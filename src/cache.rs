@@ -25,7 +25,9 @@ use crate::config::CacheSettings;
 pub const DEFAULT_TOKEN_PARAMS: [&str; 3] = ["hdnts", "hdntl", "__token__"];
 
 /// The cache as the proxy uses it. Pingora wants `'static` storage, lock and
-/// predictor; they are built once here, at start-up, and never freed.
+/// predictor; they are built once here, at start-up, and never freed (a
+/// clone shares them).
+#[derive(Clone)]
 pub struct EdgeCache {
     pub storage: &'static MemoryStorage,
     /// The same storage for media objects, read while a fill is written.

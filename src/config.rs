@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod connections;
 pub mod file;
+pub mod listeners;
 mod origins;
 pub mod packager;
 mod problems;
@@ -14,13 +15,13 @@ pub mod tokens;
 pub mod units;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 pub use admin::AdminSettings;
 pub use connections::ConnectionSettings;
-pub use origins::{HealthConfig, OriginConfig, OriginGroupConfig, SiblingsConfig};
+pub use listeners::{ListenerConfig, TlsConfig};
+pub use origins::{HealthConfig, Http2Config, OriginConfig, OriginGroupConfig, SiblingsConfig};
 pub use packager::PackagerConfig;
 pub use problems::{ConfigError, Problems};
 pub use tokens::TokenSettings;
@@ -36,6 +37,7 @@ pub struct Config {
     pub cache: CacheSettings,
     pub cors: CorsSettings,
     pub log: LogSettings,
+    pub compression: CompressionSettings,
     pub origin_groups: BTreeMap<String, OriginGroupConfig>,
     pub routes: Vec<RouteConfig>,
     pub packager: Option<PackagerConfig>,
@@ -45,7 +47,12 @@ pub struct Config {
 pub struct EdgeSettings {
     /// This edge's name in `Cache-Status` and `CDN-Loop` (RFC 9211, RFC 8586).
     pub id: String,
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<ListenerConfig>,
+    /// `Strict-Transport-Security` max-age on responses over TLS (RFC 6797);
+    /// `None` sends none.
+    pub hsts_max_age: Option<Duration>,
+    /// HTTP/2 streams a player connection may have open at once.
+    pub http2_max_streams: u32,
     /// Pingora worker threads of the proxy service.
     pub threads: usize,
     /// How long a graceful shutdown lets requests in flight finish.
@@ -119,6 +126,15 @@ pub struct CorsSettings {
     pub allow_origin: Option<String>,
 }
 
+/// `compression`: playlists sent with a content coding the player accepts
+/// (gzip, br, zstd); segments never are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressionSettings {
+    pub playlists: bool,
+    /// 1 (fast) to 9 (small), applied to every coding.
+    pub level: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct LogSettings {
     /// `RUST_LOG`-style filter (the environment variable wins when set).
@@ -179,18 +195,18 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
             format!("'{id}' must be letters, digits, '-', '_' or '.'"),
         );
     }
-    let listen_text = edge
-        .listen
-        .clone()
-        .unwrap_or_else(|| vec!["0.0.0.0:8080".into()]);
-    if listen_text.is_empty() {
-        p.push("edge.listen", "needs at least one address");
+    let listen = listeners::listeners(edge.listen.as_deref(), p);
+    let hsts_max_age = edge
+        .hsts_max_age
+        .as_deref()
+        .and_then(|v| p.duration("edge.hsts_max_age", Some(v), ""));
+    let http2_max_streams = edge.http2_max_streams.unwrap_or(128);
+    if !(1..=1000).contains(&http2_max_streams) {
+        p.push(
+            "edge.http2_max_streams",
+            format!("{http2_max_streams} is not between 1 and 1000"),
+        );
     }
-    let listen: Vec<SocketAddr> = listen_text
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| p.socket_addr(&format!("edge.listen[{i}]"), Some(a), ""))
-        .collect();
     let threads = edge.threads.unwrap_or(2);
     if threads == 0 || threads > 256 {
         p.push(
@@ -212,6 +228,7 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         },
     };
     let log = log_settings(&file.log, p);
+    let compression = compression_settings(&file.compression, p);
     let origin_groups = origins::origin_groups(&file.origin_groups, p);
     let peer_secret = peer_secret(edge.peer_secret_env.as_deref(), p);
     if peer_secret.is_none() && edge.peer_secret_env.is_none() {
@@ -237,6 +254,8 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         edge: EdgeSettings {
             id,
             listen,
+            hsts_max_age,
+            http2_max_streams,
             threads,
             grace_period: grace_period?,
             peer_secret,
@@ -246,6 +265,7 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         cache: cache?,
         cors,
         log,
+        compression,
         origin_groups,
         routes,
         packager,
@@ -364,6 +384,21 @@ fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
         targeted_field,
     };
     Some(settings)
+}
+
+fn compression_settings(f: &file::CompressionFile, p: &mut Problems) -> CompressionSettings {
+    p.unknown_keys("compression", &f.unknown);
+    let level = f.level.unwrap_or(6);
+    if !(1..=9).contains(&level) {
+        p.push(
+            "compression.level",
+            format!("{level} is not between 1 and 9"),
+        );
+    }
+    CompressionSettings {
+        playlists: f.playlists.unwrap_or(true),
+        level: level.clamp(1, 9),
+    }
 }
 
 fn log_settings(f: &file::LogFile, p: &mut Problems) -> LogSettings {

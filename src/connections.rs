@@ -25,9 +25,7 @@ mod stream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pingora::apps::HttpServerOptions;
 use pingora::proxy::{HttpProxy, ProxyHttp, Session};
-use pingora::server::configuration::ServerConf;
 use pingora::services::listening::Service;
 use pingora::{Error, ErrorSource, ErrorType};
 
@@ -38,10 +36,12 @@ pub use stream::GuardedStream;
 
 use crate::config::ConnectionSettings;
 
-/// The proxy service for `proxy`, every connection admitted and timed.
+/// The proxy service for `app`, every connection admitted against `book`
+/// (one book for every service of the player listeners, so the limits hold
+/// across them) and timed. The app's own server options (h2c) are kept.
 pub fn proxy_service<SV>(
-    conf: &Arc<ServerConf>,
-    proxy: SV,
+    mut app: HttpProxy<SV>,
+    book: Arc<ConnectionBook>,
     settings: ConnectionSettings,
     name: &str,
 ) -> Service<Guarded<HttpProxy<SV>>>
@@ -49,11 +49,10 @@ where
     SV: ProxyHttp + Send + Sync + 'static,
     SV::CTX: Send + Sync,
 {
-    let mut app = pingora::proxy::http_proxy(conf, proxy);
-    let mut options = HttpServerOptions::default();
+    let mut options = app.server_options.take().unwrap_or_default();
     options.h2_idle_timeout = Some(settings.keepalive_timeout);
     app.server_options = Some(options);
-    Service::new(name.to_string(), Guarded::new(app, settings))
+    Service::new(name.to_string(), Guarded::new(app, book, settings))
 }
 
 /// A request's header was parsed: its connection is busy until

@@ -6,8 +6,8 @@
 //! cache policy (see `docs/architecture.md`). An optional colocated packager
 //! turns MPEG-TS into live HLS and is reached by the edge as an ordinary origin.
 //!
-//! Dependencies point down: `server` -> `proxy`/`admin` -> `cache`, `upstream`,
-//! `packager` -> `hls`, `config`, `metrics`.
+//! Dependencies point down: `server` -> `listeners`, `proxy`/`admin` -> `cache`,
+//! `upstream`, `packager` -> `tls`, `hls`, `config`, `metrics`.
 
 pub mod config;
 pub mod hls;
@@ -17,6 +17,7 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod connections;
+pub mod listeners;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
@@ -25,4 +26,5 @@ pub mod request_path;
 pub mod routing;
 pub mod server;
 pub mod streams;
+pub mod tls;
 pub mod upstream;

@@ -66,7 +66,8 @@ fn main() -> ExitCode {
     };
     match hls_edge::server::build(&config, opt) {
         Ok(server) => {
-            tracing::info!(edge = %config.edge.id, listen = ?config.edge.listen, admin = %config.admin.listen, "hls-edge starting");
+            let listen: Vec<String> = config.edge.listen.iter().map(|l| l.to_string()).collect();
+            tracing::info!(edge = %config.edge.id, ?listen, admin = %config.admin.listen, "hls-edge starting");
             server.run_forever()
         }
         Err(e) => {

@@ -3,6 +3,10 @@
 //! Labels are bounded sets: route names from the config, object classes,
 //! status classes and cache results. Never a raw path or a session id.
 
+mod transport;
+
+pub use transport::*;
+
 use once_cell::sync::Lazy;
 use prometheus::{
     register_counter_vec, register_gauge, register_gauge_vec, register_histogram,
@@ -467,6 +471,7 @@ pub fn register_all() {
     Lazy::force(&PACKAGER_HELD);
     Lazy::force(&PACKAGER_HOLDS);
     Lazy::force(&PACKAGER_BLOCKING_HOLD_SECONDS);
+    transport::register();
 }
 
 /// Counts one finished request (the hit ratios follow at the next read:

@@ -16,7 +16,7 @@
 //! | `response_cache_filter` | store or not, for how long: the section 3 table under the origin's directives | `cache::policy`, `cache::directives` |
 //! | `request_filter` (token routes) | entry / session token check | `proxy::playback_tokens`, `auth` |
 //! | `should_serve_stale` | stale-if-error for stored objects when every origin failed | `proxy` |
-//! | `response_filter` | a playlist's one path starts (held, read once; a stored one processed now); Cache-Status, Cache-Control, CORS | `proxy::playlist_response`, `proxy::response_headers` |
+//! | `response_filter` | a playlist's one path starts (held, read once; a stored one processed now); Cache-Status, Cache-Control, CORS; playlist compression, HSTS | `proxy::playlist_response`, `proxy::response_headers`, `proxy::delivery` |
 //! | `response_body_filter` | a playlist from an origin: stream book (stale origins, no regression, statistics), then session tokens | `proxy::playlist_response`, `streams`, `proxy::playlist_tokens` |
 //! | `fail_to_proxy` | a media body cut after its header went out is completed from another origin (a range request), else an error status | `proxy::media_resume` |
 //! | `logging` | metrics and the access log line | `metrics`, `proxy::access_log` |
@@ -25,6 +25,7 @@
 pub mod access_log;
 mod admission;
 pub mod context;
+pub mod delivery;
 mod freshness;
 mod low_latency;
 mod media_resume;
@@ -46,6 +47,7 @@ use pingora::cache::{
 };
 use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -75,6 +77,8 @@ pub struct Edge {
     resume_connector: Connector,
     /// Per-connection limits the request hooks apply (`crate::connections`).
     connections: ConnectionSettings,
+    /// Playlist compression and HSTS.
+    delivery: delivery::Delivery,
 }
 
 impl Edge {
@@ -95,6 +99,7 @@ impl Edge {
             streams,
             resume_connector: Connector::new(None),
             connections: ConnectionSettings::default(),
+            delivery: delivery::Delivery::default(),
         }
     }
 
@@ -102,6 +107,12 @@ impl Edge {
     /// `connections:` defaults).
     pub fn with_connections(mut self, settings: ConnectionSettings) -> Self {
         self.connections = settings;
+        self
+    }
+
+    /// How responses travel: compression of playlists, HSTS over TLS.
+    pub fn with_delivery(mut self, delivery: delivery::Delivery) -> Self {
+        self.delivery = delivery;
         self
     }
 }
@@ -123,7 +134,12 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
+    fn init_downstream_modules(&self, modules: &mut HttpModules) {
+        self.delivery.init_modules(modules);
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.delivery.hold(session);
         let peer_secret = self.peer_secret.as_ref();
         let answered =
             admission::admit(session, ctx, &self.routes, &self.decor, peer_secret).await?;
@@ -150,10 +166,10 @@ impl ProxyHttp for Edge {
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
         req: &RequestHeader,
     ) -> Option<pingora::cache::key::HashBinary> {
-        variance::of_request(meta, req)
+        variance::of_request_ignoring(meta, req, delivery::fixed_request_fields(ctx))
     }
 
     async fn cache_hit_filter(
@@ -172,18 +188,36 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        ctx.connection_turn = None;
         let mut peer = origin_choice::next_peer(ctx, &self.streams)?;
         low_latency::stretch_timeouts(&mut peer, low_latency::hold_limit(ctx, &self.streams));
+        if let Some(origin) = ctx.origin.clone() {
+            ctx.connection_turn = origin.connection_turn().await;
+        }
         Ok(peer)
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.connection_turn = None;
+        Ok(())
     }
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let peer_secret = self.peer_secret.as_ref();
+        delivery::Delivery::upstream(session, req, ctx)?;
         upstream_request::prepare(req, ctx, &self.cache.keys, &self.decor.edge_id, peer_secret)
     }
 
@@ -194,6 +228,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.connection_turn = None;
         if origin_choice::connect_failed(ctx, &e) {
             e.set_retry(true);
         }
@@ -208,6 +243,7 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
+        ctx.connection_turn = None;
         let written = session.response_written().is_some();
         let retry = origin_choice::proxy_failed(ctx, &e, written);
         if retry {
@@ -324,17 +360,19 @@ impl ProxyHttp for Edge {
             ctx.decor_class = key.and_then(|k| self.cache.storage.remembered_class(k));
         }
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
+        self.delivery.response_filter(session, resp, ctx)?;
         playlist_response::headers(ctx, resp)
     }
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<bytes::Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         playlist_response::body(ctx, body, end_of_stream, &self.streams);
+        delivery::Delivery::body_filter(session, body);
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
         Ok(None)
     }
@@ -428,6 +466,7 @@ impl ProxyHttp for Edge {
             ctx.body_bytes,
         );
         stream_stats::finish(&self.streams, session, ctx, status);
+        delivery::Delivery::logging(session);
         if let Some(log) = &self.access_log {
             if log.sampled(status, e.is_some()) {
                 access_log::write(session, e, ctx, status);

@@ -8,24 +8,31 @@ use std::time::Instant;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::auth::Revocations;
 use crate::cache::EdgeCache;
 use crate::config::Config;
+use crate::connections::ConnectionBook;
+use crate::listeners::ListenerError;
 use crate::proxy::access_log::AccessLog;
+use crate::proxy::delivery::Delivery;
 use crate::proxy::response_headers::ResponseDecor;
 use crate::proxy::Edge;
 use crate::routing::RouteError;
 use crate::routing::RouteTable;
 use crate::streams::StreamBook;
+use crate::tls::CertReload;
 
 /// Why the server could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Routes(#[from] RouteError),
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
 }
 
 /// Pingora's own settings, derived from ours (the operator sees one file).
@@ -43,7 +50,7 @@ fn server_conf(config: &Config) -> ServerConf {
         .map(|g| g.origins.len() + usize::from(g.siblings.is_some()))
         .max()
         .unwrap_or(1);
-    let port = config.edge.listen.first().map_or(0, |a| a.port());
+    let port = config.edge.listen.first().map_or(0, |l| l.addr.port());
     conf.upgrade_sock = format!("/tmp/hls-edge-{port}-upgrade.sock");
     conf.pid_file = format!("/tmp/hls-edge-{port}.pid");
     conf
@@ -64,36 +71,46 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         edge_id: config.edge.id.clone(),
         allow_origin: config.cors.allow_origin.clone(),
     };
+    let mut cert_stores = Vec::new();
     if !config.routes.is_empty() {
         let peer_secret = config.edge.peer_secret.clone();
-        let access_log = config
-            .log
-            .access_log
-            .then(|| AccessLog::new(config.log.access_log_sample));
-        let edge = Edge::new(
-            routes.clone(),
-            cache,
-            decor,
-            access_log,
-            peer_secret,
-            streams.clone(),
-        )
-        .with_connections(config.connections);
-        // connection limits and timeouts wrap the proxy app (src/connections.rs)
-        let mut proxy = crate::connections::proxy_service(
-            &server.configuration,
-            edge,
-            config.connections,
-            "hls-edge proxy",
-        );
-        for addr in &config.edge.listen {
-            proxy.add_tcp(&addr.to_string());
+        let edge = || {
+            let access_log = config
+                .log
+                .access_log
+                .then(|| AccessLog::new(config.log.access_log_sample));
+            Edge::new(
+                routes.clone(),
+                cache.clone(),
+                decor.clone(),
+                access_log,
+                peer_secret.clone(),
+                streams.clone(),
+            )
+            .with_connections(config.connections)
+            .with_delivery(Delivery::new(config))
+        };
+        // connection limits and timeouts wrap the proxy app (src/connections.rs),
+        // one book for all; one service per h2c setting (Pingora sets h2c per
+        // service, src/listeners.rs)
+        let connections = &config.connections;
+        let book = ConnectionBook::new(connections.max, connections.max_per_client);
+        for group in crate::listeners::groups(&config.edge.listen) {
+            let mut app = pingora::proxy::http_proxy(&server.configuration, edge());
+            crate::listeners::configure(&mut app, &group, config);
+            let mut proxy =
+                crate::connections::proxy_service(app, book.clone(), *connections, group.name());
+            cert_stores.extend(crate::listeners::add_listeners(&mut proxy, &group)?);
+            server.add_service(proxy);
         }
-        server.add_service(proxy);
         let probes =
             crate::upstream::health_services(&routes.groups(), config.edge.peer_secret.as_ref());
         server.add_services(probes);
     }
+    server.add_service(background_service(
+        "hls-edge certificate reload",
+        CertReload::new(cert_stores),
+    ));
 
     let packager = config.packager.as_ref().map(|packager_config| {
         let (packager, services) = crate::packager::service::services(packager_config);

@@ -51,6 +51,10 @@ fn every_shipped_config_checks_clean() {
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
+        // its certificate is made by the set-up step first: tests/tls_config.rs
+        if path.file_name().and_then(|n| n.to_str()) == Some("tls.yaml") {
+            continue;
+        }
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_hls-edge"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("HLS_EDGE_TOKEN_KEY", "00112233445566778899aabbccddeeff")

@@ -10,6 +10,17 @@ use pingora::http::RequestHeader;
 /// The variance of `req` against the stored `meta`'s `Vary`, or `None` when it does not
 /// vary. (`Vary: *` is never stored: the policy refuses it.)
 pub fn of_request(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
+    of_request_ignoring(meta, req, &[])
+}
+
+/// `of_request` with the fields in `ignored` (lowercase) left out: fields the
+/// edge itself fixes in the origin request, so the stored representation
+/// cannot depend on them.
+pub fn of_request_ignoring(
+    meta: &CacheMeta,
+    req: &RequestHeader,
+    ignored: &[&str],
+) -> Option<HashBinary> {
     let mut names: Vec<String> = meta
         .headers()
         .get_all(http::header::VARY)
@@ -17,7 +28,7 @@ pub fn of_request(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
+        .filter(|n| !n.is_empty() && !ignored.contains(&n.as_str()))
         .collect();
     if names.is_empty() {
         return None;
@@ -75,6 +86,19 @@ mod tests {
         );
         assert_eq!(
             of_request(&meta(None), &req(&[("accept-encoding", "gzip")])),
+            None
+        );
+    }
+
+    #[test]
+    fn an_ignored_field_makes_no_variant() {
+        let m = meta(Some("Accept-Encoding, Accept-Language"));
+        let ignoring = |h: &[(&str, &str)]| of_request_ignoring(&m, &req(h), &["accept-encoding"]);
+        assert_eq!(ignoring(&[("accept-encoding", "gzip")]), ignoring(&[]));
+        assert_ne!(ignoring(&[("accept-language", "fr")]), ignoring(&[]));
+        let only = meta(Some("accept-encoding"));
+        assert_eq!(
+            of_request_ignoring(&only, &req(&[]), &["accept-encoding"]),
             None
         );
     }

@@ -34,6 +34,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub log: LogFile,
     #[serde(default)]
+    pub compression: CompressionFile,
+    #[serde(default)]
     pub origin_groups: BTreeMap<String, OriginGroupFile>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
@@ -46,8 +48,13 @@ pub struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 pub struct EdgeFile {
     pub id: Option<String>,
-    pub listen: Option<Vec<String>>,
+    /// Addresses, or maps with `addr`, `tls`, `h2c` (see `config::listeners`).
+    pub listen: Option<Vec<Value>>,
     pub threads: Option<usize>,
+    /// `Strict-Transport-Security: max-age` sent on TLS responses (RFC 6797).
+    pub hsts_max_age: Option<String>,
+    /// HTTP/2 streams one player connection may have open at once.
+    pub http2_max_streams: Option<u32>,
     pub grace_period: Option<String>,
     /// Environment variable holding the secret shared by the edges of a
     /// deployment (tiers and siblings).
@@ -84,6 +91,15 @@ pub struct CorsFile {
     pub unknown: Unknown,
 }
 
+/// `compression:` content codings the edge applies to playlists.
+#[derive(Debug, Default, Deserialize)]
+pub struct CompressionFile {
+    pub playlists: Option<bool>,
+    pub level: Option<u32>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
 /// `log:` access log and diagnostics.
 #[derive(Debug, Default, Deserialize)]
 pub struct LogFile {
@@ -106,6 +122,9 @@ pub struct OriginGroupFile {
     pub idle_timeout: Option<String>,
     pub health: Option<HealthFile>,
     pub retry_404_segments: Option<bool>,
+    /// HTTP/2 to the group's origins: ALPN on https, prior knowledge on http.
+    pub http2: Option<bool>,
+    pub http2_max_streams: Option<u32>,
     pub siblings: Option<SiblingsFile>,
     #[serde(flatten)]
     pub unknown: Unknown,

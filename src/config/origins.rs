@@ -45,6 +45,28 @@ pub struct OriginConfig {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
+    pub http2: Http2Config,
+}
+
+/// `origin_groups.NAME.http2`: how the edge speaks HTTP/2 to the group's
+/// origins and siblings. On `https` origins ALPN offers `h2` then
+/// `http/1.1`, so an origin without HTTP/2 is still reached; on `http`
+/// origins HTTP/2 is spoken with prior knowledge (h2c, RFC 9113 section
+/// 3.3), which the origin must support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Config {
+    pub enabled: bool,
+    /// Requests multiplexed on one connection before another is opened.
+    pub max_streams: usize,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Http2Config {
+            enabled: false,
+            max_streams: 100,
+        }
+    }
 }
 
 /// `origin_groups.NAME.health`: passive ejection, active probes, stale playlists.
@@ -95,11 +117,13 @@ pub struct SiblingsConfig {
     pub me: usize,
 }
 
-/// Timeouts a group gives origins that do not set their own.
-struct GroupTimeouts {
+/// What a group gives its origins: timeouts they do not set themselves,
+/// and the HTTP version.
+struct GroupDefaults {
     connect: Duration,
     read: Duration,
     idle: Duration,
+    http2: Http2Config,
 }
 
 pub(super) fn origin_groups(
@@ -139,10 +163,11 @@ fn origin_group(name: &str, g: &OriginGroupFile, p: &mut Problems) -> OriginGrou
     };
     // A bad group timeout is already reported; the origins are still checked
     // (with the default in its place) so that their problems are named too.
-    let timeouts = GroupTimeouts {
+    let timeouts = GroupDefaults {
         connect: connect.unwrap_or(Duration::from_secs(2)),
         read: read.unwrap_or(Duration::from_secs(10)),
         idle: idle.unwrap_or(Duration::from_secs(60)),
+        http2: http2(&path, g, p),
     };
     let mut origins: Vec<OriginConfig> = Vec::new();
     for (i, o) in g.origins.iter().enumerate() {
@@ -178,7 +203,7 @@ fn group(
     }
 }
 
-fn origin(path: &str, o: &OriginFile, t: &GroupTimeouts, p: &mut Problems) -> Option<OriginConfig> {
+fn origin(path: &str, o: &OriginFile, t: &GroupDefaults, p: &mut Problems) -> Option<OriginConfig> {
     p.unknown_keys(path, &o.unknown);
     let own_connect = o
         .connect_timeout
@@ -209,7 +234,29 @@ fn origin(path: &str, o: &OriginFile, t: &GroupTimeouts, p: &mut Problems) -> Op
         connect_timeout: own_connect.flatten().unwrap_or(t.connect),
         read_timeout: own_read.flatten().unwrap_or(t.read),
         idle_timeout: t.idle,
+        http2: t.http2,
     })
+}
+
+fn http2(path: &str, g: &OriginGroupFile, p: &mut Problems) -> Http2Config {
+    let d = Http2Config::default();
+    let max_streams = g.http2_max_streams.map_or(d.max_streams, |n| n as usize);
+    if !(1..=1000).contains(&max_streams) {
+        p.push(
+            format!("{path}.http2_max_streams"),
+            format!("{max_streams} is not between 1 and 1000"),
+        );
+    }
+    if g.http2_max_streams.is_some() && g.http2 != Some(true) {
+        p.push(
+            format!("{path}.http2_max_streams"),
+            "applies with http2: true only",
+        );
+    }
+    Http2Config {
+        enabled: g.http2.unwrap_or(false),
+        max_streams: max_streams.clamp(1, 1000),
+    }
 }
 
 /// `value` (or `default`) when it lies in `min..=MAX_RANK`.
@@ -291,7 +338,7 @@ fn health(path: &str, h: &HealthFile, p: &mut Problems) -> HealthConfig {
 fn siblings(
     path: &str,
     s: &SiblingsFile,
-    t: &GroupTimeouts,
+    t: &GroupDefaults,
     p: &mut Problems,
 ) -> Option<SiblingsConfig> {
     p.unknown_keys(path, &s.unknown);
@@ -332,7 +379,7 @@ fn siblings(
 fn sibling(
     path: &str,
     url: Option<&str>,
-    t: &GroupTimeouts,
+    t: &GroupDefaults,
     p: &mut Problems,
 ) -> Option<OriginConfig> {
     let (tls, host, port) = p.origin_url(path, url)?;
@@ -348,6 +395,7 @@ fn sibling(
         connect_timeout: t.connect,
         read_timeout: t.read,
         idle_timeout: t.idle,
+        http2: t.http2,
     })
 }
 

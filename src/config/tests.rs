@@ -7,7 +7,24 @@ const MINIMAL: &str = "origin_groups: {g: {origins: [{url: 'http://127.0.0.1:808
 #[test]
 fn defaults_a_newcomer_relies_on() {
     let c = Config::parse(MINIMAL).expect("valid");
-    assert_eq!(c.edge.listen, vec!["0.0.0.0:8080".parse().expect("addr")]);
+    let listen: Vec<_> = c
+        .edge
+        .listen
+        .iter()
+        .map(|l| (l.addr, l.tls.is_some(), l.h2c))
+        .collect();
+    assert_eq!(
+        listen,
+        [("0.0.0.0:8080".parse().expect("addr"), false, false)]
+    );
+    assert_eq!(
+        c.compression,
+        CompressionSettings {
+            playlists: true,
+            level: 6
+        }
+    );
+    assert_eq!(c.edge.hsts_max_age, None);
     assert_eq!(c.admin.listen, "127.0.0.1:9090".parse().expect("addr"));
     assert_eq!(c.cache.segment_ttl, Duration::from_secs(86400));
     assert_eq!(c.cache.master_playlist_ttl, Duration::from_secs(2));

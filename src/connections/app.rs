@@ -32,10 +32,11 @@ pub struct Guarded<A> {
 }
 
 impl<A> Guarded<A> {
-    pub fn new(inner: A, settings: ConnectionSettings) -> Guarded<A> {
+    /// `book` may be shared with the other services of the player listeners.
+    pub fn new(inner: A, book: Arc<ConnectionBook>, settings: ConnectionSettings) -> Guarded<A> {
         Guarded {
             inner: Arc::new(inner),
-            book: ConnectionBook::new(settings.max, settings.max_per_client),
+            book,
             settings,
         }
     }

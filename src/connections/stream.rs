@@ -38,12 +38,21 @@ use super::report;
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
+/// The HTTP/2 connection preface (RFC 9113 3.4): a cleartext connection that
+/// opens with it speaks h2c.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// See the module docs.
 pub struct GuardedStream {
     inner: Stream,
     /// `None` for an HTTP/2 connection: its requests are multiplexed, it has
     /// no header phase of its own (its idle limit is Pingora's).
     clock: Option<Arc<Mutex<Clock>>>,
+    /// Bytes of the HTTP/2 preface matched so far by a clocked connection's
+    /// first reads; `None` once decided. An h2c connection (prior knowledge,
+    /// on a listener with `h2c: true`) loses its clock like a TLS h2 one:
+    /// its requests are streams, it has no header phase of its own.
+    preface_seen: Option<usize>,
     sleep: Option<Pin<Box<Sleep>>>,
     cut: bool,
     _permit: Permit,
@@ -62,6 +71,7 @@ impl GuardedStream {
     pub fn new(inner: Stream, clock: Option<Clock>, permit: Permit) -> GuardedStream {
         GuardedStream {
             inner,
+            preface_seen: clock.as_ref().map(|_| 0),
             clock: clock.map(|c| Arc::new(Mutex::new(c))),
             sleep: None,
             cut: false,
@@ -72,6 +82,25 @@ impl GuardedStream {
     /// The clock the proxy moves on (request started, finished).
     pub fn clock(&self) -> Option<&Arc<Mutex<Clock>>> {
         self.clock.as_ref()
+    }
+
+    /// Follows the first bytes read: the whole HTTP/2 preface drops the
+    /// clock (the connection is h2c), anything else keeps it.
+    fn notice_preface(&mut self, data: &[u8]) {
+        let Some(seen) = self.preface_seen else {
+            return;
+        };
+        let want = &H2_PREFACE[seen..];
+        let n = data.len().min(want.len());
+        if data[..n] != want[..n] {
+            self.preface_seen = None;
+        } else if seen + n == H2_PREFACE.len() {
+            self.preface_seen = None;
+            self.clock = None;
+            self.sleep = None;
+        } else {
+            self.preface_seen = Some(seen + n);
+        }
     }
 
     /// `Ready` once the current phase's deadline has passed.
@@ -123,6 +152,7 @@ impl AsyncRead for GuardedStream {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
+                    this.notice_preface(&buf.filled()[before..]);
                     if let Some(clock) = &this.clock {
                         clock.lock().bytes_arrived(Instant::now());
                     }

@@ -120,6 +120,9 @@ pub struct RequestCtx {
     pub orphan: Option<crate::cache::storage::AdoptedFill>,
     /// Bytes of the retried origin's body seen so far.
     pub orphan_offset: usize,
+    /// Held from choosing an HTTP/2 origin until connected to it
+    /// (`Origin::connection_turn`).
+    pub connection_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl RequestCtx {
@@ -155,6 +158,7 @@ impl RequestCtx {
             resumed: false,
             orphan: None,
             orphan_offset: 0,
+            connection_turn: None,
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use serde::Serialize;
 
@@ -22,6 +23,9 @@ use super::selection::{self, Candidate};
 use super::siblings::{Owner, Siblings};
 use crate::config::{HealthConfig, OriginConfig, OriginGroupConfig};
 use crate::streams::OriginProgress;
+
+/// How often an idle HTTP/2 connection to an origin is pinged.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Why an origin group cannot be built at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,10 @@ pub struct Origin {
     pub is_edge: bool,
     peer: HttpPeer,
     addr: SocketAddr,
+    /// HTTP/2 origins: taken by one request at a time while it gets a
+    /// connection (see `connection_turn`).
+    connection_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    connect_timeout: Duration,
 }
 
 impl Origin {
@@ -75,6 +83,15 @@ impl Origin {
         peer.options.read_timeout = Some(cfg.read_timeout);
         peer.options.write_timeout = Some(cfg.read_timeout);
         peer.options.idle_timeout = Some(cfg.idle_timeout);
+        if cfg.http2.enabled {
+            // https: ALPN offers h2 then http/1.1, so an origin without
+            // HTTP/2 still answers; http: prior knowledge (RFC 9113 3.3)
+            peer.options.alpn = if cfg.tls { ALPN::H2H1 } else { ALPN::H2 };
+            peer.options.max_h2_streams = cfg.http2.max_streams;
+            // a multiplexed connection that died silently would stall
+            // every request on it until its read timeout
+            peer.options.h2_ping_interval = Some(H2_PING_INTERVAL);
+        }
         let default_port = if cfg.tls { 443 } else { 80 };
         let host_header = if cfg.port == default_port {
             cfg.host.clone()
@@ -89,7 +106,26 @@ impl Origin {
             is_edge: cfg.peer,
             peer,
             addr,
+            connection_gate: cfg
+                .http2
+                .enabled
+                .then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            connect_timeout: cfg.connect_timeout,
         })
+    }
+
+    /// For an HTTP/2 origin: waits (at most the connect timeout) until no
+    /// other request is getting a connection to it, and holds that turn
+    /// until dropped. Pingora takes a multiplexed connection out of its pool
+    /// while it adds a stream, so a request arriving in that moment would
+    /// open a connection of its own; taking turns makes a burst share the
+    /// one connection (or wait for the one being opened). `None` for
+    /// HTTP/1.1 origins, and when the wait timed out.
+    pub async fn connection_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let gate = self.connection_gate.clone()?;
+        tokio::time::timeout(self.connect_timeout, gate.lock_owned())
+            .await
+            .ok()
     }
 
     /// A fresh peer for one request (Pingora keeps the connection pool).

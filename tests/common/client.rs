@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
@@ -113,13 +114,14 @@ pub fn host_port(addr: impl fmt::Display) -> String {
 /// One connection kept alive across sequential requests. It never reconnects
 /// by itself: a request after the server closed gives `ClientError::Closed`
 /// (or `Io`), so keep-alive behaviour stays visible to the test.
-pub struct Client {
-    conn: Conn,
+/// `S` is the transport: TCP, or TLS over TCP (`tls::https_connect`).
+pub struct Client<S = TcpStream> {
+    conn: Conn<S>,
     host: String,
     timeout: Duration,
 }
 
-impl Client {
+impl Client<TcpStream> {
     pub async fn connect(addr: impl fmt::Display) -> Result<Client, ClientError> {
         Client::connect_timeout(addr, DEFAULT_TIMEOUT).await
     }
@@ -150,6 +152,22 @@ impl Client {
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.conn.stream().local_addr().ok()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// A client over an established transport; `host` goes in `Host`.
+    pub fn over(stream: S, host: &str, timeout: Duration) -> Client<S> {
+        Client {
+            conn: Conn::new(stream, Some(timeout)),
+            host: host.to_string(),
+            timeout,
+        }
+    }
+
+    /// The transport, e.g. to read what the TLS handshake agreed.
+    pub fn stream(&self) -> &S {
+        self.conn.stream()
     }
 
     pub async fn get(

@@ -76,9 +76,12 @@ pub struct EdgeConfig {
     listen_port: u16,
     admin_port: u16,
     threads: usize,
+    grace_period: String,
     cache_max_size: String,
     lock_timeout: String,
     edge_lines: Vec<(String, String)>,
+    /// `edge.listen` entries after the first (cleartext) one, as YAML flow.
+    listeners: Vec<String>,
     cache_lines: Vec<(String, String)>,
     routes: Vec<RouteConfig>,
     extra: String,
@@ -99,9 +102,11 @@ impl EdgeConfig {
             listen_port,
             admin_port,
             threads: 2,
+            grace_period: "0s".into(),
             cache_max_size: "64MiB".into(),
             lock_timeout: "10s".into(),
             edge_lines: Vec::new(),
+            listeners: Vec::new(),
             cache_lines: Vec::new(),
             routes: Vec::new(),
             extra: String::new(),
@@ -137,6 +142,13 @@ impl EdgeConfig {
         self
     }
 
+    /// `edge.grace_period` (default `0s`: tests stop their edges at once;
+    /// a graceful upgrade needs time for the connections in flight).
+    pub fn grace_period(mut self, duration: &str) -> EdgeConfig {
+        self.grace_period = duration.to_string();
+        self
+    }
+
     pub fn threads(mut self, threads: usize) -> EdgeConfig {
         self.threads = threads;
         self
@@ -158,6 +170,29 @@ impl EdgeConfig {
     pub fn cache(mut self, key: &str, value: &str) -> EdgeConfig {
         self.cache_lines.push((key.into(), value.into()));
         self
+    }
+
+    /// Another `edge.listen` entry after the cleartext one the kit uses, as
+    /// YAML flow: `{addr: "127.0.0.1:8443", tls: {cert: a.crt, key: a.key}}`.
+    pub fn listener(mut self, entry: &str) -> EdgeConfig {
+        self.listeners.push(entry.to_string());
+        self
+    }
+
+    /// A TLS listener on `addr` with one certificate (`tls` keys as flow YAML
+    /// can be added with `listener` instead).
+    pub fn tls_listener(
+        self,
+        addr: SocketAddr,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> EdgeConfig {
+        let entry = format!(
+            "{{addr: \"{addr}\", tls: {{cert: \"{}\", key: \"{}\"}}}}",
+            cert.display(),
+            key.display()
+        );
+        self.listener(&entry)
     }
 
     /// An extra `key: value` line under `edge:`.
@@ -220,13 +255,17 @@ impl EdgeConfig {
     }
 
     fn write_yaml(&self, y: &mut String) -> fmt::Result {
+        let mut listen = format!("\"{}\"", self.addr());
+        for entry in &self.listeners {
+            listen.push_str(", ");
+            listen.push_str(entry);
+        }
+        writeln!(y, "edge:\n  id: {}\n  listen: [{listen}]", self.id)?;
         writeln!(
             y,
-            "edge:\n  id: {}\n  listen: [\"{}\"]",
-            self.id,
-            self.addr()
+            "  threads: {}\n  grace_period: {}",
+            self.threads, self.grace_period
         )?;
-        writeln!(y, "  threads: {}\n  grace_period: 0s", self.threads)?;
         write_lines(y, "  ", &self.edge_lines)?;
         writeln!(y, "admin:\n  listen: {}", self.admin_addr())?;
         writeln!(

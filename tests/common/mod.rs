@@ -18,6 +18,9 @@
 //! - `hlsjs_play` (player.rs, player_report.rs): hls.js in headless Chromium
 //!   (the rig in tests/player) plays a URL and reports first frame, stalls,
 //!   errors, latency and every load; `have_hlsjs` skips when it is missing.
+//! - `TcpRelay` (relay.rs): a forwarder counting the connections through it.
+//! - `TestPki` / `https_get` / `curl` (tls.rs): certificates made with
+//!   openssl, an HTTPS client that reports ALPN and the certificate served.
 //! - `entry_token` (tokens.rs): tokens minted under the kit's test key;
 //!   `origin_group`: one route in front of a group of counting origins.
 //!   Their generic names (`KEY`, `SEGMENT`, `pair`...) are imported by path.
@@ -50,8 +53,10 @@ pub mod player;
 pub mod player_report;
 pub mod playlist;
 pub mod recording_origin;
+pub mod relay;
 pub mod reply;
 pub mod tiers;
+pub mod tls;
 pub mod tokens;
 mod wire;
 
@@ -77,6 +82,7 @@ pub use playlist::{
     LivePlaylist, PLAYLIST_TYPE, SEGMENT_TYPE,
 };
 pub use recording_origin::RecordingOrigin;
+pub use relay::TcpRelay;
 pub use reply::{Reply, ReplyFraming};
 pub use tiers::tier_config;
 pub use tokens::{

@@ -9,7 +9,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A head larger than this is refused (both sides of the kit).
@@ -81,16 +81,16 @@ pub fn encode_chunk(data: &[u8]) -> Vec<u8> {
 /// The last chunk with an empty trailer section.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// A TCP connection with a read buffer; every read and write is bounded by
-/// `timeout` when one is set.
-pub struct Conn {
-    stream: TcpStream,
+/// A connection (TCP, or TLS over TCP) with a read buffer; every read and
+/// write is bounded by `timeout` when one is set.
+pub struct Conn<S = TcpStream> {
+    stream: S,
     buf: BytesMut,
     timeout: Option<Duration>,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, timeout: Option<Duration>) -> Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    pub fn new(stream: S, timeout: Option<Duration>) -> Conn<S> {
         Conn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
@@ -98,11 +98,11 @@ impl Conn {
         }
     }
 
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &S {
         &self.stream
     }
 

@@ -1,0 +1,89 @@
+//! Metrics of how players reach the edge: TLS handshakes, certificates and
+//! their rotation, HTTP versions, and playlist compression. Part of
+//! `metrics` (one place names every metric); labels are listen addresses
+//! and certificate names from the config, and small fixed sets.
+
+use once_cell::sync::Lazy;
+use prometheus::{register_gauge_vec, register_int_counter_vec, GaugeVec, IntCounterVec};
+
+/// Completed TLS handshakes by listener and TLS version.
+pub static TLS_HANDSHAKES: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_tls_handshakes_total",
+        "Completed TLS handshakes, by listener and TLS version",
+        &["listener", "version"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Handshakes whose SNI named no configured certificate (served the
+/// listener's first one): a name missing from the certificates.
+pub static TLS_SNI_UNMATCHED: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_tls_sni_unmatched_total",
+        "TLS handshakes whose SNI matched no certificate (the listener's first was served)",
+        &["listener"]
+    )
+    .expect("metric names are unique")
+});
+
+/// When each served certificate expires (Unix seconds): alert on
+/// `hls_edge_tls_certificate_expiry_timestamp_seconds - time() < 14 * 86400`.
+pub static TLS_CERT_EXPIRY: Lazy<GaugeVec> = Lazy::new(|| {
+    register_gauge_vec!(
+        "hls_edge_tls_certificate_expiry_timestamp_seconds",
+        "End of validity of each served certificate, by listener and certificate name",
+        &["listener", "certificate"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Certificate reloads (SIGHUP) by result (`ok`, `error`).
+pub static TLS_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_tls_reloads_total",
+        "Certificate reloads of a TLS listener, by result",
+        &["listener", "result"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Requests by the HTTP version the player spoke: `h1` (HTTP/1.x), `h2`.
+pub static REQUESTS_BY_PROTOCOL: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_requests_by_protocol_total",
+        "Requests answered, by the HTTP version of the client connection (h1, h2)",
+        &["protocol"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Playlist responses sent compressed, by content coding (`gzip`, `br`, `zstd`).
+pub static COMPRESSED_RESPONSES: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_compressed_responses_total",
+        "Responses sent with a content coding applied by the edge, by coding",
+        &["encoding"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Bytes into and out of the compressor, by coding and side (`in`, `out`).
+pub static COMPRESSION_BYTES: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_compression_bytes_total",
+        "Body bytes before (in) and after (out) the edge compressed them, by coding",
+        &["encoding", "side"]
+    )
+    .expect("metric names are unique")
+});
+
+pub(super) fn register() {
+    Lazy::force(&TLS_HANDSHAKES);
+    Lazy::force(&TLS_SNI_UNMATCHED);
+    Lazy::force(&TLS_CERT_EXPIRY);
+    Lazy::force(&TLS_RELOADS);
+    Lazy::force(&REQUESTS_BY_PROTOCOL);
+    Lazy::force(&COMPRESSED_RESPONSES);
+    Lazy::force(&COMPRESSION_BYTES);
+}
