@@ -322,33 +322,24 @@ fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
     );
     let lock_timeout = p.duration("cache.lock_timeout", f.lock_timeout.as_deref(), "10s");
     let stale_if_error = p.duration("cache.stale_if_error", f.stale_if_error.as_deref(), "10m");
-    let other = match f.other.as_deref() {
-        None | Some("rfc9111") => OtherObjects::Rfc9111,
-        Some("none") => OtherObjects::None,
-        Some(v) => {
-            p.push("cache.other", format!("'{v}' is not one of: rfc9111, none"));
-            OtherObjects::Rfc9111
-        }
-    };
-    let cmcd = match f.cmcd.as_deref() {
-        None | Some("strip") => Cmcd::Strip,
-        Some("forward") => Cmcd::Forward,
-        Some(v) => {
-            p.push("cache.cmcd", format!("'{v}' is not one of: strip, forward"));
-            Cmcd::Strip
-        }
-    };
-    let set_cookie = match f.set_cookie.as_deref() {
-        None | Some("refuse") => SetCookie::Refuse,
-        Some("strip") => SetCookie::Strip,
-        Some(v) => {
-            p.push(
-                "cache.set_cookie",
-                format!("'{v}' is not one of: refuse, strip"),
-            );
-            SetCookie::Refuse
-        }
-    };
+    let other = p.choice(
+        "cache.other",
+        f.other.as_deref(),
+        &[
+            ("rfc9111", OtherObjects::Rfc9111),
+            ("none", OtherObjects::None),
+        ],
+    );
+    let cmcd = p.choice(
+        "cache.cmcd",
+        f.cmcd.as_deref(),
+        &[("strip", Cmcd::Strip), ("forward", Cmcd::Forward)],
+    );
+    let set_cookie = p.choice(
+        "cache.set_cookie",
+        f.set_cookie.as_deref(),
+        &[("refuse", SetCookie::Refuse), ("strip", SetCookie::Strip)],
+    );
     let ignore_query_params = f.ignore_query_params.clone().unwrap_or_default();
     for (i, name) in ignore_query_params.iter().enumerate() {
         if name.is_empty() || name.starts_with("_HLS_") || name.contains(['&', '=', ' ']) {

@@ -7,43 +7,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const SEGMENT: &str = "/hls/live/seg_7.ts";
 const LEN: usize = 400_000;
 
-/// One GET on a raw connection: the time to the first body byte, and the whole body.
-async fn timed_get(addr: std::net::SocketAddr) -> (Duration, Vec<u8>) {
+/// One GET: the time to its first body byte, and its body.
+async fn timed(addr: std::net::SocketAddr) -> (Duration, Vec<u8>) {
     let started = Instant::now();
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {SEGMENT} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("send");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16384];
-    let mut first_byte = None;
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(15), s.read(&mut chunk))
-            .await
-            .expect("the edge answers")
-            .expect("read");
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
-        if first_byte.is_none() && head_end.is_some_and(|h| buf.len() > h + 4) {
-            first_byte = Some(started.elapsed());
-        }
-    }
-    let head_end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    (first_byte.expect("a body"), buf[head_end..].to_vec())
+    let got = timed_get(addr, SEGMENT).await;
+    assert_eq!(got.status, 200);
+    (got.first_byte.duration_since(started), got.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,7 +29,7 @@ async fn coalesced_requests_receive_the_fill_as_it_arrives() {
     );
     let edge = TestEdge::start_config(&EdgeConfig::new().route("/hls/", origin.addr())).await;
     let addr = edge.addr();
-    let gets: Vec<_> = (0..20).map(|_| tokio::spawn(timed_get(addr))).collect();
+    let gets: Vec<_> = (0..20).map(|_| tokio::spawn(timed(addr))).collect();
     let mut firsts = Vec::new();
     for get in gets {
         let (first, body) = get.await.expect("task");
@@ -112,7 +85,7 @@ async fn a_fill_cut_short_is_completed_from_another_origin_for_every_reader() {
         .origin_priority(secondary.addr(), 1);
     let edge = TestEdge::start_config(&EdgeConfig::new().route_config(route)).await;
     let addr = edge.addr();
-    let gets: Vec<_> = (0..10).map(|_| tokio::spawn(timed_get(addr))).collect();
+    let gets: Vec<_> = (0..10).map(|_| tokio::spawn(timed(addr))).collect();
     for get in gets {
         let (_, body) = get.await.expect("task");
         assert_eq!(body.len(), LEN);

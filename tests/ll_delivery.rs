@@ -15,7 +15,6 @@ use common::fault_proxy::FaultProxy;
 use common::tokens::{entry_token, KEY};
 use common::*;
 use hls_edge::hls::playlist::{MediaPlaylist, Playlist};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKENS: &str = "{keys: [{env: TEST_TOKEN_KEY}], session_ttl: 1h}";
 
@@ -90,63 +89,11 @@ async fn variant(edge: &TestEdge, query: &str) -> String {
     }
 }
 
-/// One GET on a raw connection: the instant its first body byte arrived, and its body.
+/// One GET: the instant its first body byte arrived, and its body.
 async fn first_byte(addr: SocketAddr, target: String) -> (Instant, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {target} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("send");
-    let (mut buf, mut chunk, mut first) = (Vec::new(), [0u8; 16384], None);
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(15), s.read(&mut chunk))
-            .await
-            .expect("an answer")
-            .expect("read");
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let head = buf.windows(4).position(|w| w == b"\r\n\r\n");
-        if first.is_none() && head.is_some_and(|h| buf.len() > h + 4) {
-            first = Some(Instant::now());
-        }
-    }
-    let head = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head")
-        + 4;
-    let head_text = String::from_utf8_lossy(&buf[..head]).to_ascii_lowercase();
-    if head_text.contains("transfer-encoding: chunked") {
-        return (first.expect("a body"), dechunk(&buf[head..]));
-    }
-    assert!(
-        buf.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&buf[..head])
-    );
-    (first.expect("a body"), buf[head..].to_vec())
-}
-
-/// The payload of a chunked body (RFC 9112 7.1).
-fn dechunk(mut wire: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = wire
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size");
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&wire[..line_end]).expect("hex").trim(),
-            16,
-        )
-        .expect("a chunk size");
-        wire = &wire[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&wire[..size]);
-        wire = &wire[size + 2..];
-    }
+    let got = timed_get(addr, &target).await;
+    assert_eq!(got.status, 200, "{target}");
+    (got.first_byte, got.body)
 }
 
 fn origin_requests(hop: &FaultProxy, target: &str) -> usize {

@@ -57,6 +57,26 @@ impl Problems {
         }
     }
 
+    /// One of the named `choices` (the first is the default when absent); an unknown
+    /// value is reported with the choices and the default taken.
+    pub fn choice<T: Copy>(&mut self, path: &str, value: Option<&str>, choices: &[(&str, T)]) -> T {
+        let (_, default) = choices[0];
+        let Some(value) = value else {
+            return default;
+        };
+        match choices.iter().find(|(name, _)| *name == value) {
+            Some((_, chosen)) => *chosen,
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                self.push(
+                    path,
+                    format!("'{value}' is not one of: {}", names.join(", ")),
+                );
+                default
+            }
+        }
+    }
+
     /// A duration, or `default` when absent (an empty default means required).
     pub fn duration(&mut self, path: &str, value: Option<&str>, default: &str) -> Option<Duration> {
         self.parsed(path, value, default, parse_duration)

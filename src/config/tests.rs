@@ -236,3 +236,36 @@ fn a_mistyped_number_names_its_key() {
     let err = Config::parse(text).expect_err("invalid");
     assert!(err.to_string().contains("priority"), "{err}");
 }
+
+#[test]
+fn cache_directive_keys_are_checked_by_name() {
+    let text = "cache:\n  cmcd: sometimes\n  other: all\n  set_cookie: eat\n  targeted_field: 'a b'\n  ignore_query_params: [_HLS_msn, utm]\n\
+origin_groups: {g: {origins: [{url: 'http://127.0.0.1:1'}], health: {failure_ratio: 1.5}}}\nroutes: [{prefix: /hls/, origin_group: g}]\n";
+    let err = Config::parse(text).expect_err("invalid");
+    let text = err.to_string();
+    for expected in [
+        "cache.cmcd: 'sometimes' is not one of: strip, forward",
+        "cache.other: 'all' is not one of: rfc9111, none",
+        "cache.set_cookie: 'eat' is not one of: refuse, strip",
+        "cache.targeted_field: 'a b' is not a header field name",
+        "cache.ignore_query_params[0]",
+        "origin_groups.g.health.failure_ratio: 1.5",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+    assert!(!text.contains("ignore_query_params[1]"), "{text}");
+    let ok = MINIMAL.replace(
+        "routes: [{prefix: /hls/, origin_group: g}]",
+        "routes: [{prefix: /hls/, origin_group: g, override_origin_ttl: true}]",
+    );
+    let c = Config::parse(&format!("cache: {{cmcd: forward, other: none, set_cookie: strip, targeted_field: HLS-Edge-Cache-Control}}\n{ok}")).expect("valid");
+    assert_eq!(
+        (c.cache.cmcd, c.cache.other, c.cache.set_cookie),
+        (Cmcd::Forward, OtherObjects::None, SetCookie::Strip)
+    );
+    assert_eq!(
+        c.cache.targeted_field.as_ref().map(|h| h.as_str()),
+        Some("hls-edge-cache-control")
+    );
+    assert!(c.routes[0].override_origin_ttl);
+}

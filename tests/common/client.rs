@@ -357,3 +357,80 @@ pub async fn concurrent_gets_with(
     }
     responses
 }
+
+/// A GET answered on a raw connection, with when its first body byte arrived.
+#[derive(Debug, Clone)]
+pub struct TimedGet {
+    pub status: u16,
+    /// When the first byte of the body arrived.
+    pub first_byte: std::time::Instant,
+    /// The body, chunked coding decoded.
+    pub body: Vec<u8>,
+}
+
+/// GETs `target` on a fresh connection (`Connection: close`) and times the first
+/// body byte; panics when no complete answer comes within 15 s.
+pub async fn timed_get(addr: SocketAddr, target: &str) -> TimedGet {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {target} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let (mut wire, mut chunk, mut first) = (Vec::new(), [0u8; 16384], None);
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(15), s.read(&mut chunk))
+            .await
+            .expect("an answer within 15 s")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        wire.extend_from_slice(&chunk[..n]);
+        let head = wire.windows(4).position(|w| w == b"\r\n\r\n");
+        if first.is_none() && head.is_some_and(|h| wire.len() > h + 4) {
+            first = Some(std::time::Instant::now());
+        }
+    }
+    let head_end = wire
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&wire[..head_end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let payload = &wire[head_end..];
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(payload)
+    } else {
+        payload.to_vec()
+    };
+    TimedGet {
+        status,
+        first_byte: first.expect("a body"),
+        body,
+    }
+}
+
+/// The payload of a chunked body (RFC 9112 7.1).
+fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = wire
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size");
+        let size = std::str::from_utf8(&wire[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .expect("a chunk size");
+        wire = &wire[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&wire[..size]);
+        wire = &wire[size + 2..];
+    }
+}

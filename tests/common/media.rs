@@ -4,7 +4,8 @@
 use std::process::{Command, Stdio};
 
 /// Whether `tool` runs (`.ci/setup` installs ffmpeg and ffprobe); says so
-/// when it does not, so a skipped test is visible.
+/// when it does not, so a skipped test is visible. Under `CI=true` a missing
+/// tool fails the test instead: CI has run `.ci/setup`, so it is a set-up bug.
 pub fn have(tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("-version")
@@ -13,6 +14,11 @@ pub fn have(tool: &str) -> bool {
         .status()
         .is_ok();
     if !found {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !ci,
+            "{tool} is not installed under CI: .ci/setup must install it"
+        );
         eprintln!("skipped: {tool} is not installed (.ci/setup installs it)");
     }
     found

@@ -63,8 +63,8 @@ mod wire;
 pub use admin::{scrape_after, status_json, stream_in};
 pub use cache_status::{cache_status, cache_status_of, parse_cache_status, CacheStatusEntry};
 pub use client::{
-    concurrent_gets, concurrent_gets_with, http_get, http_head, http_request, Client, ClientError,
-    Framing, Response, DEFAULT_TIMEOUT,
+    concurrent_gets, concurrent_gets_with, http_get, http_head, http_request, timed_get, Client,
+    ClientError, Framing, Response, TimedGet, DEFAULT_TIMEOUT,
 };
 pub use deadline::Deadline;
 pub use edge::{EdgeStartError, TempDir, TestEdge, EDGE_BIN};
