@@ -23,13 +23,13 @@ mod report;
 mod stream;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pingora::proxy::{HttpProxy, ProxyHttp, Session};
 use pingora::services::listening::Service;
 use pingora::{Error, ErrorSource, ErrorType};
 
-pub use app::Guarded;
+pub use app::{settle_time, Guarded};
 pub use book::{CapReached, ConnectionBook, Permit};
 pub use clock::{Clock, TimeoutPhase};
 pub use stream::GuardedStream;
@@ -39,10 +39,12 @@ use crate::config::ConnectionSettings;
 /// The proxy service for `app`, every connection admitted against `book`
 /// (one book for every service of the player listeners, so the limits hold
 /// across them) and timed. The app's own server options (h2c) are kept.
+/// `grace_period` is the edge's (see [`settle_time`]).
 pub fn proxy_service<SV>(
     mut app: HttpProxy<SV>,
     book: Arc<ConnectionBook>,
     settings: ConnectionSettings,
+    grace_period: Duration,
     name: &str,
 ) -> Service<Guarded<HttpProxy<SV>>>
 where
@@ -52,7 +54,8 @@ where
     let mut options = app.server_options.take().unwrap_or_default();
     options.h2_idle_timeout = Some(settings.keepalive_timeout);
     app.server_options = Some(options);
-    Service::new(name.to_string(), Guarded::new(app, book, settings))
+    let settle = settle_time(grace_period);
+    Service::new(name.to_string(), Guarded::new(app, book, settings, settle))
 }
 
 /// A request's header was parsed: its connection is busy until

@@ -97,7 +97,7 @@ impl RouteTable {
                 override_origin_ttl: r.override_origin_ttl,
             }));
         }
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(RouteTable { routes })
     }
 

@@ -98,8 +98,13 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
         for group in crate::listeners::groups(&config.edge.listen) {
             let mut app = pingora::proxy::http_proxy(&server.configuration, edge());
             crate::listeners::configure(&mut app, &group, config);
-            let mut proxy =
-                crate::connections::proxy_service(app, book.clone(), *connections, group.name());
+            let mut proxy = crate::connections::proxy_service(
+                app,
+                book.clone(),
+                *connections,
+                config.edge.grace_period,
+                group.name(),
+            );
             cert_stores.extend(crate::listeners::add_listeners(&mut proxy, &group)?);
             server.add_service(proxy);
         }

@@ -150,12 +150,12 @@ async fn identical_blocking_and_hinted_part_requests_reach_the_origin_once() {
     assert!(part_bodies.windows(2).all(|w| w[0] == w[1]) && !part_bodies[0].is_empty());
     let origin_path = |t: &str| t.to_string();
     assert_eq!(
-        origin_requests(&hop, &origin_path(&blocking)),
+        origin_requests(hop, &origin_path(&blocking)),
         1,
         "{:?}",
         hop.targets()
     );
-    assert_eq!(origin_requests(&hop, &part), 1, "{:?}", hop.targets());
+    assert_eq!(origin_requests(hop, &part), 1, "{:?}", hop.targets());
     // every viewer's first byte within 50 ms of the origin's answer reaching the edge
     let origin_at = hop.answered_at(&part).expect("the origin answered");
     let behind: Vec<Duration> = firsts

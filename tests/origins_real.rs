@@ -201,11 +201,19 @@ where
             report.raw
         );
         // hls.js skipping a gap in the encoder's first frames is the source's, not the
-        // edge's; anything else (every network error above all) is a failure
+        // edge's; a stall is how hls.js reports a buffer that ran dry, bounded below (a
+        // frozen origin is only known as such after `stale_after` target durations, about
+        // as long as the player's buffer); anything else (every network error above all)
+        // is a failure
         let errors: Vec<_> = report
             .errors
             .iter()
-            .filter(|e| e.details != "bufferSeekOverHole")
+            .filter(|e| {
+                !matches!(
+                    e.details.as_str(),
+                    "bufferSeekOverHole" | "bufferStalledError"
+                )
+            })
             .map(|e| &e.details)
             .collect();
         assert!(

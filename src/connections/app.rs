@@ -29,17 +29,40 @@ pub struct Guarded<A> {
     inner: Arc<A>,
     book: Arc<ConnectionBook>,
     settings: ConnectionSettings,
+    settle: Duration,
 }
 
 impl<A> Guarded<A> {
     /// `book` may be shared with the other services of the player listeners.
-    pub fn new(inner: A, book: Arc<ConnectionBook>, settings: ConnectionSettings) -> Guarded<A> {
+    /// `settle`: see [`settle_time`].
+    pub fn new(
+        inner: A,
+        book: Arc<ConnectionBook>,
+        settings: ConnectionSettings,
+        settle: Duration,
+    ) -> Guarded<A> {
         Guarded {
             inner: Arc::new(inner),
             book,
             settings,
+            settle,
         }
     }
+}
+
+/// How long the listeners' cleanup waits, once they stop accepting, before
+/// Pingora drops every connection still waiting for a request head.
+///
+/// Pingora does both at the same instant, so a connection accepted just
+/// before a shutdown or a graceful upgrade (its TLS handshake or request
+/// still on the way) would be closed with its first request unanswered: a
+/// failed request for a player that did nothing wrong. Waiting a moment lets
+/// that request arrive; it is served with `Connection: close` (Pingora turns
+/// keep-alive off once shutdown has begun). Idle keep-alive connections stay
+/// open that much longer, then close as before. Half the grace period, at
+/// most one second, so requests in flight keep the rest of it.
+pub fn settle_time(grace_period: Duration) -> Duration {
+    (grace_period / 2).min(Duration::from_secs(1))
 }
 
 #[async_trait]
@@ -67,6 +90,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     }
 
     async fn cleanup(&self) {
+        tokio::time::sleep(self.settle).await;
         self.inner.cleanup().await
     }
 }
