@@ -1,7 +1,6 @@
 //! The bounded in-memory storage behind Pingora's HTTP cache.
 //!
-//! Objects live in a `moka` cache bounded by bytes (body + serialized
-//! metadata), evicted by moka's TinyLFU admission and LRU eviction, and
+//! Objects live in a `moka` cache bounded by bytes (body + metadata), evicted by moka's TinyLFU admission and LRU eviction, and
 //! expired per entry at their stale deadline. A hit hands out the stored body
 //! as a `Bytes` clone: a reference count, never a copy of the body.
 //!
@@ -36,11 +35,13 @@ use pingora::cache::trace::SpanHandle;
 use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::{Error, ErrorType, Result};
 
-use super::policy::{CachePolicy, StorePlan};
+use super::policy::CachePolicy;
 pub use fill::AdoptedFill;
 use fill::{Fill, FillReader, FillWriter};
+use stored_meta::StoredMeta;
 
 mod fill;
+mod stored_meta;
 use crate::hls::{ObjectClass, PlaylistSummary};
 use crate::metrics;
 
@@ -49,8 +50,7 @@ const CLASSES_REMEMBERED: u64 = 100_000;
 
 /// One stored response.
 struct Entry {
-    meta_internal: Vec<u8>,
-    meta_header: Vec<u8>,
+    meta: StoredMeta,
     body: Bytes,
     class: ObjectClass,
     /// Playlists: what their body says, read at `finish`.
@@ -61,7 +61,7 @@ struct Entry {
 
 impl Entry {
     fn weight(&self) -> u32 {
-        let bytes = self.body.len() + self.meta_internal.len() + self.meta_header.len() + 128;
+        let bytes = self.body.len() + self.meta.weight() + 64;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
@@ -154,7 +154,7 @@ impl MemoryStorage {
         meta: &CacheMeta,
         streaming: bool,
     ) -> Result<MissHandler> {
-        let fill = Arc::new(Fill::new(key_of(key), owned_copy(meta)?, streaming));
+        let fill = Arc::new(Fill::new(key_of(key), StoredMeta::of(meta)?, streaming));
         self.fills.lock().insert(fill.key, fill.clone());
         Ok(Box::new(FillWriter::new(self, fill)))
     }
@@ -164,7 +164,7 @@ impl MemoryStorage {
         let Some(entry) = self.objects.get(&key) else {
             return Ok(None);
         };
-        let mut meta = CacheMeta::deserialize(&entry.meta_internal, &entry.meta_header)?;
+        let mut meta = entry.meta.meta()?;
         meta.extensions_mut().insert(StoredClass(entry.class));
         let hit = BodyHit {
             body: entry.body.clone(),
@@ -225,7 +225,7 @@ impl MemoryStorage {
         class: ObjectClass,
         summary: Option<PlaylistSummary>,
     ) {
-        let Ok((meta_internal, meta_header)) = meta.serialize() else {
+        let Ok(stored) = StoredMeta::of(meta) else {
             tracing::warn!("cache meta not serializable: object not stored");
             return;
         };
@@ -235,8 +235,7 @@ impl MemoryStorage {
             .unwrap_or(Duration::ZERO)
             + Duration::from_secs(u64::from(meta.stale_if_error_sec()));
         let entry = Entry {
-            meta_internal,
-            meta_header,
+            meta: stored,
             body,
             class,
             summary,
@@ -301,7 +300,7 @@ impl Storage for MemoryStorage {
         };
         // RFC 9111 4.3.4: the stored response, freshened by the 304; its lifetime
         // follows its class (as at insert), with the same stale-if-error window
-        let mut meta = owned_copy(meta)?;
+        let mut meta = StoredMeta::of(meta)?.meta()?;
         self.policy
             .refine_meta(&mut meta, old.class, old.summary.as_ref());
         self.put(id, &meta, old.body.clone(), old.class, old.summary);
@@ -375,19 +374,6 @@ impl Storage for StreamingView {
     fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
         self
     }
-}
-
-/// A copy of `meta` this storage owns (Pingora lends it), with the policy's extensions.
-fn owned_copy(meta: &CacheMeta) -> Result<CacheMeta> {
-    let (internal, header) = meta.serialize()?;
-    let mut copy = CacheMeta::deserialize(&internal, &header)?;
-    if let Some(class) = meta.extensions().get::<StoredClass>() {
-        copy.extensions_mut().insert(*class);
-    }
-    if let Some(plan) = meta.extensions().get::<StorePlan>() {
-        copy.extensions_mut().insert(*plan);
-    }
-    Ok(copy)
 }
 
 fn compact_key_of(key: &CompactCacheKey) -> u128 {

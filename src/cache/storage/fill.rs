@@ -23,7 +23,7 @@ use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::{Error, ErrorType, Result};
 use tokio::sync::Notify;
 
-use super::MemoryStorage;
+use super::{MemoryStorage, StoredMeta};
 
 /// How long an abandoned fill waits to be adopted before its readers fail.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
@@ -50,7 +50,7 @@ pub struct Fill {
     pub(super) key: u128,
     tag: [u8; 8],
     /// The header-time meta (what partial hits are served with, and what is stored).
-    meta: CacheMeta,
+    meta: StoredMeta,
     /// Readable while written: the storage view that made it streams.
     streaming: bool,
     state: Mutex<State>,
@@ -58,7 +58,7 @@ pub struct Fill {
 }
 
 impl Fill {
-    pub(super) fn new(key: u128, meta: CacheMeta, streaming: bool) -> Fill {
+    pub(super) fn new(key: u128, meta: StoredMeta, streaming: bool) -> Fill {
         Fill {
             key,
             tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed).to_be_bytes(),
@@ -83,7 +83,7 @@ impl Fill {
 
     /// A copy of the header-time meta, with the policy's extensions.
     pub(super) fn meta(&self) -> Result<CacheMeta> {
-        super::owned_copy(&self.meta)
+        self.meta.meta()
     }
 
     /// Bytes received so far.
@@ -218,7 +218,7 @@ impl AdoptedFill {
 
     /// The response header it was filled with.
     pub fn header(&self) -> &pingora::http::ResponseHeader {
-        self.0.fill.meta.response_header()
+        self.0.fill.meta.header()
     }
 
     pub fn is_empty(&self) -> bool {
