@@ -12,6 +12,8 @@
 # the counters, sends REQUESTS hits on one keep-alive connection (curl) and
 # reads the edge's instruction total. Prints
 #   object,requests,instructions_per_request
+# PROFILE_DIR=DIR keeps each object's callgrind dump there
+# (callgrind_annotate DIR/playlist.callgrind: where the instructions go).
 # Loopback only; everything it started is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,7 +76,7 @@ done
 # instructions the edge executes for N hits of PATH on one connection
 measure() {
   local path=$1 n=$2 url="http://127.0.0.1:$port$1"
-  curl -s -o /dev/null "$url" "$url"                      # stored and hit once
+  curl -s -o /dev/null -o /dev/null "$url" "$url"         # stored, then hit once
   : >"$dir/urls"
   for _ in $(seq "$n"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >>"$dir/urls"; done
   callgrind_control -z "$vg" >/dev/null
@@ -83,8 +85,12 @@ measure() {
   callgrind_control -d "$vg" >/dev/null
   local total
   total=$(grep -h '^summary:' "$dir"/callgrind.out.* | awk '{s += $2} END {print s}')
+  if [[ -n ${PROFILE_DIR:-} ]]; then
+    mkdir -p "$PROFILE_DIR"
+    cat "$dir"/callgrind.out.* >"$PROFILE_DIR/$3.callgrind"
+  fi
   echo "$path,$n,$(( total / n ))"
 }
 echo "object,requests,instructions_per_request"
-measure /hls/v/index.m3u8 "$n_playlist"
-measure /hls/v/seg_00010.ts "$n_segment"
+measure /hls/v/index.m3u8 "$n_playlist" playlist
+measure /hls/v/seg_00010.ts "$n_segment" segment
