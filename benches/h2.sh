@@ -13,6 +13,7 @@
 # is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/benches/lib.sh"
 bin=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
 n=${1:-20000}
 [[ -x $bin ]] || { echo "h2.sh: $bin missing: run cargo build --release" >&2; exit 1; }
@@ -21,19 +22,11 @@ dir=$(mktemp -d /tmp/hls-edge-h2bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 origin_port=$(free_port); plain_port=$(free_port); tls_port=$(free_port); admin_port=$(free_port)
 
-mkdir -p "$dir/media/hls/v"
-{
-  printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n'
-  for i in $(seq 0 29); do printf '#EXTINF:2.000,\nseg_%05d.ts\n' "$i"; done
-  printf '#EXT-X-ENDLIST\n'
-} >"$dir/media/hls/v/index.m3u8"
-head -c 768000 /dev/urandom >"$dir/media/hls/v/seg_00010.ts"
-(cd "$dir/media" && exec python3 -m http.server --bind 127.0.0.1 "$origin_port" >/dev/null 2>&1) &
-pids+=($!)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$origin_port/hls/v/index.m3u8" && break; sleep 0.1; done
+bench_media "$dir/media"
+bench_origin "$dir/media" "$origin_port"
+pids+=("$bench_origin_pid")
 "$root/conf/tls/selfsigned.sh" "$dir/tls" >/dev/null
 
 cat >"$dir/edge.yaml" <<YAML

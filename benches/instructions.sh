@@ -17,6 +17,7 @@
 # Loopback only; everything it started is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/benches/lib.sh"
 bin=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
 n_playlist=${1:-2000}
 n_segment=$(( n_playlist / 10 ))
@@ -26,43 +27,12 @@ dir=$(mktemp -d /tmp/hls-edge-instr.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 origin_port=$(free_port); port=$(free_port); admin_port=$(free_port)
 
-mkdir -p "$dir/media/hls/v"
-{
-  printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n'
-  for i in $(seq 0 29); do printf '#EXTINF:2.000,\nseg_%05d.ts\n' "$i"; done
-  printf '#EXT-X-ENDLIST\n'
-} >"$dir/media/hls/v/index.m3u8"
-head -c 768000 /dev/urandom >"$dir/media/hls/v/seg_00010.ts"
-(cd "$dir/media" && exec python3 -m http.server --bind 127.0.0.1 "$origin_port" >/dev/null 2>&1) &
-pids+=($!)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$origin_port/hls/v/index.m3u8" && break; sleep 0.1; done
-
-cat >"$dir/edge.yaml" <<YAML
-edge:
-  id: edge-bench
-  listen: ["127.0.0.1:$port"]
-  threads: 1
-  grace_period: 0s
-admin:
-  listen: 127.0.0.1:$admin_port
-cache:
-  max_size: 1GiB
-  max_object_size: 64MiB
-log:
-  level: warn
-  access_log: false
-origin_groups:
-  origin:
-    origins:
-      - url: http://127.0.0.1:$origin_port
-routes:
-  - name: all
-    prefix: /
-    origin_group: origin
-YAML
+bench_media "$dir/media"
+bench_origin "$dir/media" "$origin_port"
+pids+=("$bench_origin_pid")
+bench_edge_config "$port" "$origin_port" "$admin_port" >"$dir/edge.yaml"
 valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.%p" \
   "$bin" -c "$dir/edge.yaml" >"$dir/edge.log" 2>&1 &
 vg=$!

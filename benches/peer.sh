@@ -7,6 +7,7 @@
 #   cargo build --release
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/benches/lib.sh"
 bin=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
 case ${1:-} in
 run)
@@ -15,31 +16,7 @@ run)
   [[ -x $bin ]] || { echo "peer.sh: $bin missing: run cargo build --release" >&2; exit 1; }
   dir=$(mktemp -d /tmp/hls-edge-peer.XXXXXX)
   admin_port=$((port + 1000))
-  cat >"$dir/edge.yaml" <<YAML
-edge:
-  id: edge-bench
-  listen: ["127.0.0.1:$port"]
-  threads: 1
-  grace_period: 0s
-admin:
-  listen: 127.0.0.1:$admin_port
-cache:
-  max_size: 1GiB
-  max_object_size: 64MiB
-log:
-  level: warn
-  access_log: false
-origin_groups:
-  origin:
-    origins:
-      - url: http://127.0.0.1:$origin_port
-    connect_timeout: 1s
-    read_timeout: 10s
-routes:
-  - name: all
-    prefix: /
-    origin_group: origin
-YAML
+  bench_edge_config "$port" "$origin_port" "$admin_port" >"$dir/edge.yaml"
   exec "$bin" -c "$dir/edge.yaml" ;;
 *) echo "usage: $0 run PORT ORIGIN_PORT" >&2; exit 2 ;;
 esac

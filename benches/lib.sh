@@ -1,0 +1,56 @@
+# Shared by the bench scripts (sourced, not run).
+
+# A free TCP port on loopback.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# DIR/hls/v/: a 1 KB VOD playlist of 30 segments and one 750 KB segment (seg_00010.ts).
+bench_media() {
+  mkdir -p "$1/hls/v"
+  {
+    printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n'
+    for i in $(seq 0 29); do printf '#EXTINF:2.000,\nseg_%05d.ts\n' "$i"; done
+    printf '#EXT-X-ENDLIST\n'
+  } >"$1/hls/v/index.m3u8"
+  head -c 768000 /dev/urandom >"$1/hls/v/seg_00010.ts"
+}
+
+# Serves DIR with python3's http.server on loopback PORT in the background (its pid in
+# $bench_origin_pid, for the caller to stop) and waits until it answers.
+bench_origin() {
+  (cd "$1" && exec python3 -m http.server --bind 127.0.0.1 "$2" >/dev/null 2>&1) &
+  bench_origin_pid=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$2/hls/v/index.m3u8" && return 0; sleep 0.1; done
+  echo "bench origin on port $2 did not answer" >&2
+  return 1
+}
+
+# The benchmarked edge's config on stdout: PORT, ORIGIN_PORT, ADMIN_PORT; one worker
+# thread, an empty 1 GiB in-memory cache, tokens off, the whole path space proxied to
+# the origin, no per-request log.
+bench_edge_config() {
+  cat <<YAML
+edge:
+  id: edge-bench
+  listen: ["127.0.0.1:$1"]
+  threads: 1
+  grace_period: 0s
+admin:
+  listen: 127.0.0.1:$3
+cache:
+  max_size: 1GiB
+  max_object_size: 64MiB
+log:
+  level: warn
+  access_log: false
+origin_groups:
+  origin:
+    origins:
+      - url: http://127.0.0.1:$2
+    connect_timeout: 1s
+    read_timeout: 10s
+routes:
+  - name: all
+    prefix: /
+    origin_group: origin
+YAML
+}
