@@ -1,6 +1,7 @@
 //! The bounded in-memory storage behind Pingora's HTTP cache.
 //!
-//! Objects live in a `moka` cache bounded by bytes (body + metadata), evicted by moka's TinyLFU admission and LRU eviction, and
+//! Objects live in a `moka` cache bounded by bytes (body + metadata),
+//! evicted by moka's TinyLFU admission and LRU eviction, and
 //! expired per entry at their stale deadline. A hit hands out the stored body
 //! as a `Bytes` clone: a reference count, never a copy of the body.
 //!
