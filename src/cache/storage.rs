@@ -212,24 +212,22 @@ impl MemoryStorage {
         }
         self.policy.refine_meta(&mut meta, class, summary.as_ref());
         let size = body.len();
-        self.put(key, &meta, body, class, summary);
+        let stored = StoredMeta::admitted(&meta)?;
+        self.put(key, stored, &meta, body, class, summary);
         Ok(size)
     }
 
-    /// Stores `body` under `key` until the end of `meta`'s freshness plus its
-    /// stale-if-error window.
+    /// Stores `body` under `key` with `stored` (kept from `meta`) until the end of
+    /// `meta`'s freshness plus its stale-if-error window.
     fn put(
         &self,
         key: u128,
+        stored: StoredMeta,
         meta: &CacheMeta,
         body: Bytes,
         class: ObjectClass,
         summary: Option<PlaylistSummary>,
     ) {
-        let Ok(stored) = StoredMeta::of(meta) else {
-            tracing::warn!("cache meta not serializable: object not stored");
-            return;
-        };
         let keep = meta
             .fresh_until()
             .duration_since(SystemTime::now())
@@ -304,7 +302,8 @@ impl Storage for MemoryStorage {
         let mut meta = StoredMeta::of(meta)?.meta()?;
         self.policy
             .refine_meta(&mut meta, old.class, old.summary.as_ref());
-        self.put(id, &meta, old.body.clone(), old.class, old.summary);
+        let stored = StoredMeta::of(&meta)?;
+        self.put(id, stored, &meta, old.body.clone(), old.class, old.summary);
         Ok(true)
     }
 

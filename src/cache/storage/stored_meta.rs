@@ -4,15 +4,20 @@
 //! Pingora's `CacheMeta` is neither `Clone` nor cheap to rebuild from its
 //! serialized form: `CacheMeta::deserialize` decompresses the response header
 //! (zstd) and parses it again, on every hit. On a small object's hit that was
-//! the largest single cost of the edge (docs/performance.md). Here the timing
-//! fields stay in Pingora's own serialized form (a few dozen bytes of msgpack,
-//! exact: created, updated, the epoch override that carries an upstream `Age`,
-//! variance), and the header is parsed once; a hit decodes the first and
-//! clones the second.
+//! the largest single cost of the edge (docs/performance.md). Here the header
+//! is parsed once and cloned per hit, and the timing fields are kept as
+//! values where they can be: an object whose freshness was never set again
+//! after admission (segments, parts: created and updated at once, as
+//! `CacheMeta::new` makes it) is rebuilt with `CacheMeta::new`; one freshened
+//! later (playlists, given their class's lifetime once their body is read;
+//! any object revalidated by a 304), whose `updated` no setter can express,
+//! keeps Pingora's own serialized form of them (a few dozen bytes of msgpack,
+//! exact).
 
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use pingora::cache::key::HashBinary;
 use pingora::cache::CacheMeta;
 use pingora::http::ResponseHeader;
 use pingora::Result;
@@ -22,20 +27,59 @@ use crate::cache::policy::StorePlan;
 
 /// See the module docs.
 pub(super) struct StoredMeta {
-    /// `CacheMeta`'s internal part, as Pingora serializes it.
-    internal: Vec<u8>,
+    timing: Timing,
     header: ResponseHeader,
     /// The policy's extensions, carried from the fill to every hit.
     class: Option<StoredClass>,
     plan: Option<StorePlan>,
 }
 
+/// `CacheMeta`'s internal part.
+enum Timing {
+    /// Never revalidated: everything `CacheMeta::new` and its setters can set.
+    Admitted {
+        fresh_until: SystemTime,
+        created: SystemTime,
+        stale_while_revalidate: u32,
+        stale_if_error: u32,
+        epoch_override: Option<SystemTime>,
+        variance: Option<HashBinary>,
+    },
+    /// Freshened since: Pingora's serialized form.
+    Serialized(Vec<u8>),
+}
+
 impl StoredMeta {
-    /// Keeps `meta` (serialized once; called per stored object or fill, not per hit).
+    /// Keeps `meta` (called per stored object or fill, not per hit).
     pub fn of(meta: &CacheMeta) -> Result<StoredMeta> {
-        let (internal, _header) = meta.serialize()?;
+        let admitted = meta.updated() == meta.created() && meta.provenance() == meta.created();
+        StoredMeta::keep(meta, admitted)
+    }
+
+    /// Keeps the meta of an object being admitted, whose lifetime the storage
+    /// has just set (`update_freshness` stamped `updated` with the moment the
+    /// body completed): kept as admitted when its header arrived, which is
+    /// what its age counts from.
+    pub fn admitted(meta: &CacheMeta) -> Result<StoredMeta> {
+        StoredMeta::keep(meta, true)
+    }
+
+    fn keep(meta: &CacheMeta, admitted: bool) -> Result<StoredMeta> {
+        let created = meta.created();
+        let timing = if admitted {
+            Timing::Admitted {
+                fresh_until: meta.fresh_until(),
+                created,
+                stale_while_revalidate: meta.stale_while_revalidate_sec(),
+                stale_if_error: meta.stale_if_error_sec(),
+                epoch_override: meta.epoch_override(),
+                variance: meta.variance(),
+            }
+        } else {
+            Timing::Serialized(meta.serialize()?.0)
+        };
         Ok(StoredMeta {
-            internal,
+            timing,
             header: meta.response_header_copy(),
             class: meta.extensions().get::<StoredClass>().copied(),
             plan: meta.extensions().get::<StorePlan>().copied(),
@@ -44,8 +88,36 @@ impl StoredMeta {
 
     /// A `CacheMeta` equal to the one kept, with its extensions.
     pub fn meta(&self) -> Result<CacheMeta> {
-        let mut meta = CacheMeta::deserialize(&self.internal, empty_header())?;
-        *meta.response_header_mut() = self.header.clone();
+        let mut meta = match &self.timing {
+            Timing::Admitted {
+                fresh_until,
+                created,
+                stale_while_revalidate,
+                stale_if_error,
+                epoch_override,
+                variance,
+            } => {
+                let mut meta = CacheMeta::new(
+                    *fresh_until,
+                    *created,
+                    *stale_while_revalidate,
+                    *stale_if_error,
+                    self.header.clone(),
+                );
+                if let Some(epoch) = epoch_override {
+                    meta.set_epoch_override(*epoch);
+                }
+                if let Some(variance) = variance {
+                    meta.set_variance(*variance);
+                }
+                meta
+            }
+            Timing::Serialized(internal) => {
+                let mut meta = CacheMeta::deserialize(internal, empty_header())?;
+                *meta.response_header_mut() = self.header.clone();
+                meta
+            }
+        };
         let extensions = meta.extensions_mut();
         if let Some(class) = self.class {
             extensions.insert(class);
@@ -68,7 +140,11 @@ impl StoredMeta {
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len() + 32)
             .sum();
-        self.internal.len() + fields + 64
+        let timing = match &self.timing {
+            Timing::Admitted { .. } => 64,
+            Timing::Serialized(internal) => internal.len(),
+        };
+        timing + fields + 64
     }
 }
 
@@ -89,6 +165,48 @@ mod tests {
     use crate::hls::ObjectClass;
     use std::time::Duration;
 
+    fn assert_same(again: &CacheMeta, meta: &CacheMeta) {
+        assert_eq!(again.created(), meta.created());
+        assert_eq!(again.updated(), meta.updated());
+        assert_eq!(again.provenance(), meta.provenance());
+        assert_eq!(again.epoch(), meta.epoch());
+        assert_eq!(again.epoch_override(), meta.epoch_override());
+        assert_eq!(again.fresh_until(), meta.fresh_until());
+        assert_eq!(
+            again.stale_while_revalidate_sec(),
+            meta.stale_while_revalidate_sec()
+        );
+        assert_eq!(again.stale_if_error_sec(), meta.stale_if_error_sec());
+        assert_eq!(again.variance(), meta.variance());
+        assert_eq!(
+            again.response_header().status,
+            meta.response_header().status
+        );
+        assert_eq!(again.headers(), meta.headers());
+    }
+
+    #[test]
+    fn a_never_revalidated_meta_is_rebuilt_without_serializing() {
+        let created = SystemTime::now() - Duration::from_secs(30);
+        let mut header = ResponseHeader::build(200, None).unwrap();
+        header.insert_header("Content-Type", "video/mp2t").unwrap();
+        let mut meta = CacheMeta::new(created + Duration::from_secs(60), created, 5, 7, header);
+        meta.set_epoch_override(created - Duration::from_secs(4));
+        meta.set_variance([3u8; 16]);
+
+        let kept = StoredMeta::of(&meta).unwrap();
+        assert!(matches!(kept.timing, Timing::Admitted { .. }));
+        assert_same(&kept.meta().unwrap(), &meta);
+        let plain = CacheMeta::new(
+            created,
+            created,
+            0,
+            0,
+            ResponseHeader::build(404, None).unwrap(),
+        );
+        assert_same(&StoredMeta::of(&plain).unwrap().meta().unwrap(), &plain);
+    }
+
     #[test]
     fn a_rebuilt_meta_equals_the_kept_one() {
         let created = SystemTime::now() - Duration::from_secs(30);
@@ -103,7 +221,9 @@ mod tests {
             .insert(StoredClass(ObjectClass::Segment));
 
         let kept = StoredMeta::of(&meta).unwrap();
+        assert!(matches!(kept.timing, Timing::Serialized(_)));
         let again = kept.meta().unwrap();
+        assert_same(&again, &meta);
         assert_eq!(again.created(), meta.created());
         assert_eq!(again.updated(), meta.updated());
         assert_eq!(again.epoch(), meta.epoch());
