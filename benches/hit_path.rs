@@ -30,9 +30,10 @@ use hls_edge::cache::{CacheKeyBuilder, CachePolicy, MemoryStorage, StoredClass};
 use hls_edge::config::{CacheSettings, Config};
 use hls_edge::hls::rewrite::rewrite_uris;
 use hls_edge::hls::{ObjectClass, Playlist, PlaylistSummary};
+use hls_edge::proxy::playback_tokens::SessionParams;
+use hls_edge::proxy::playlist_tokens::TokenRewrite;
 use hls_edge::proxy::response_headers::ResponseDecor;
 use hls_edge::proxy::{CacheResult, RequestCtx};
-use hls_edge::request_path;
 use hls_edge::streams::{PlaylistSeen, StreamBook, Verdict};
 
 const RUNS: usize = 9;
@@ -225,9 +226,15 @@ fn token_rewrites(session: &str, playlists: &[(&str, &String)]) {
         client_ip: None,
         now: NOW + 10,
     };
+    // the proxy's own rewrite, as it runs for one playlist response: the grant
+    // (one mint), the playlist's base parsed once, every URI resolved and given
+    // its session token
+    let rewrite = |body: &str| {
+        let grant = SessionGrant::new(&v, black_box(&presented), PLAYLIST, &terms);
+        TokenRewrite::new(SessionParams::new(grant, "hdntl", PLAYLIST), HOST).apply(body.as_bytes())
+    };
     for (name, body) in playlists {
-        let grant = SessionGrant::new(&v, &presented, PLAYLIST, &terms);
-        let once = rewrite(body.as_bytes(), &grant);
+        let once = rewrite(body);
         let uris = String::from_utf8_lossy(&once).matches("hdntl=").count();
         let mut listed = 0;
         rewrite_uris(body, |_| {
@@ -237,84 +244,24 @@ fn token_rewrites(session: &str, playlists: &[(&str, &String)]) {
         assert_eq!(uris, listed, "{name}: every URI gets the session token");
         println!("{name}: {uris} URIs rewritten, {} bytes out", once.len());
         report(&format!("token rewrite {name}"), 20_000, || {
-            let grant = SessionGrant::new(&v, black_box(&presented), PLAYLIST, &terms);
-            !rewrite(black_box(body.as_bytes()), &grant).is_empty()
+            !rewrite(black_box(body)).is_empty()
         });
         report(&format!("  its scan: rewrite_uris, {name}"), 20_000, || {
             rewrite_uris(black_box(body), |_| None).len() == body.len()
         });
     }
-    let grant = SessionGrant::new(&v, &presented, PLAYLIST, &terms);
     report("  its grant: SessionGrant::new", 100_000, || {
         SessionGrant::new(&v, black_box(&presented), PLAYLIST, &terms)
             .stream_glob()
             .is_none()
     });
-    let uri = "part_01486.1.m4s";
+    let grant = SessionGrant::new(&v, &presented, PLAYLIST, &terms);
+    let params = SessionParams::new(grant, "hdntl", PLAYLIST);
     report(
-        "  per URI: child path (url join, normalise)",
+        "  per URI: param_for (resolve, normalise, token_for, name=value)",
         200_000,
-        || child_path(black_box(uri)).is_some(),
+        || params.param_for(black_box("part_01486.1.m4s")).is_some(),
     );
-    let path = child_path(uri).expect("a child path");
-    report("  per URI: token_for + name=value", 200_000, || {
-        param(&grant, black_box(&path)).is_some()
-    });
-}
-
-fn rewrite(body: &[u8], grant: &SessionGrant) -> Bytes {
-    let text = String::from_utf8_lossy(body);
-    Bytes::from(rewrite_uris(&text, |uri| {
-        if to_other_host(uri) {
-            return None;
-        }
-        let param = param(grant, &child_path(uri)?)?;
-        with_param(uri, &param)
-    }))
-}
-
-/// The normalised path a player requests for `uri` listed in the playlist.
-fn child_path(uri: &str) -> Option<String> {
-    let base = url::Url::parse("http://edge.invalid")
-        .ok()?
-        .join(PLAYLIST)
-        .ok()?;
-    let child = base.join(uri).ok()?;
-    request_path::normalise(child.path())
-        .ok()
-        .map(|p| p.into_owned())
-}
-
-/// The `hdntl=<token>` parameter for a child path.
-fn param(grant: &SessionGrant, path: &str) -> Option<String> {
-    let token = grant.token_for(path)?;
-    Some(format!("hdntl={}", query_value(&token)))
-}
-
-/// `uri` with `param` appended (the host is checked again, as the proxy's does).
-fn with_param(uri: &str, param: &str) -> Option<String> {
-    if to_other_host(uri) {
-        return None;
-    }
-    let (main, fragment) = uri
-        .split_once('#')
-        .map_or((uri, None), |(m, f)| (m, Some(f)));
-    let sep = if main.contains('?') { '&' } else { '?' };
-    Some(match fragment {
-        Some(f) => format!("{main}{sep}{param}#{f}"),
-        None => format!("{main}{sep}{param}"),
-    })
-}
-
-fn to_other_host(uri: &str) -> bool {
-    let lower = uri.to_ascii_lowercase();
-    let authority = ["http://", "https://", "//"]
-        .iter()
-        .find_map(|p| lower.strip_prefix(p));
-    authority.is_some_and(|rest| {
-        let uri_host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        !uri_host.eq_ignore_ascii_case(HOST)
-    })
 }
 
 /// `MemoryStorage::lookup` and the body read of a hit, as Pingora calls them (boxed

@@ -37,11 +37,13 @@ pub enum StartError {
 
 /// Pingora's own settings, derived from ours (the operator sees one file).
 fn server_conf(config: &Config) -> ServerConf {
-    let mut conf = ServerConf::default();
-    conf.threads = config.edge.threads;
-    conf.grace_period_seconds = Some(config.edge.grace_period.as_secs());
-    conf.graceful_shutdown_timeout_seconds = Some(config.edge.grace_period.as_secs().max(1));
-    conf.upstream_keepalive_pool_size = 256;
+    let mut conf = ServerConf {
+        threads: config.edge.threads,
+        grace_period_seconds: Some(config.edge.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.edge.grace_period.as_secs().max(1)),
+        upstream_keepalive_pool_size: 256,
+        ..ServerConf::default()
+    };
     // each origin of a group is tried at most once per request, after the
     // owning sibling when the group is sharded
     conf.max_retries = config

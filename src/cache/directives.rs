@@ -104,7 +104,19 @@ impl OriginDirectives {
     /// What players and caches below are told, as far as it restricts the edge's
     /// defaults (see `Downstream`).
     pub fn downstream(&self) -> Downstream {
-        let Some(cc) = &self.downstream else {
+        Downstream::of(self.downstream.as_ref())
+    }
+}
+
+impl Downstream {
+    /// What `resp`'s `Cache-Control` tells players: the one field of
+    /// [`OriginDirectives`] every response needs (read alone, on every hit).
+    pub fn read(resp: &ResponseHeader) -> Downstream {
+        Downstream::of(CacheControl::from_resp_headers(resp).as_ref())
+    }
+
+    fn of(cc: Option<&CacheControl>) -> Downstream {
+        let Some(cc) = cc else {
             return Downstream::Default;
         };
         if cc.no_store() {

@@ -139,13 +139,9 @@ pub fn session_params(
         client_ip: settings.bind_ip.then(|| client_ip(session)).flatten(),
         now,
     };
-    let playlist = session.req_header().uri.path().to_string();
-    let grant = SessionGrant::new(&tokens.verifier, &admitted.verified, &playlist, &terms);
-    SessionParams {
-        grant,
-        name: settings.session_name.clone(),
-        playlist,
-    }
+    let playlist = session.req_header().uri.path();
+    let grant = SessionGrant::new(&tokens.verifier, &admitted.verified, playlist, &terms);
+    SessionParams::new(grant, &settings.session_name, playlist)
 }
 
 /// `name=token` query parameters for a playlist's child URIs.
@@ -153,15 +149,29 @@ pub fn session_params(
 pub struct SessionParams {
     grant: SessionGrant,
     name: String,
-    /// The playlist's path: relative URIs resolve against it (RFC 3986 5.2).
-    playlist: String,
+    /// The playlist's URL (on a placeholder host), parsed once: relative URIs
+    /// resolve against it (RFC 3986 5.2). `None` if it is not a URL path.
+    base: Option<url::Url>,
 }
 
 impl SessionParams {
+    /// The sessions `grant` gives the children of the playlist at `playlist`
+    /// (its request path), written as `name=token`.
+    pub fn new(grant: SessionGrant, name: &str, playlist: &str) -> SessionParams {
+        let base = url::Url::parse("http://edge.invalid")
+            .ok()
+            .and_then(|host| host.join(playlist).ok());
+        SessionParams {
+            grant,
+            name: name.to_string(),
+            base,
+        }
+    }
+
     /// The parameter to append to `uri` (as written in the playlist), or
     /// `None` when no session may be given for it.
     pub fn param_for(&self, uri: &str) -> Option<String> {
-        let Some(path) = child_path(&self.playlist, uri) else {
+        let Some(path) = self.base.as_ref().and_then(|base| child_path(base, uri)) else {
             metrics::SESSIONS_WITHHELD.inc();
             tracing::debug!(uri = %crate::redaction::target(uri), "child uri left without a session token");
             return None;
@@ -178,13 +188,9 @@ impl SessionParams {
 }
 
 /// The normalised path a player requests for `uri` listed in the playlist at
-/// `playlist` (relative references resolved, dot segments removed as RFC
+/// `base` (relative references resolved, dot segments removed as RFC
 /// 3986 5.2.4 does), or `None` if it is not a path the edge would accept.
-fn child_path(playlist: &str, uri: &str) -> Option<String> {
-    let base = url::Url::parse("http://edge.invalid")
-        .ok()?
-        .join(playlist)
-        .ok()?;
+fn child_path(base: &url::Url, uri: &str) -> Option<String> {
     let child = base.join(uri).ok()?;
     request_path::normalise(child.path())
         .ok()

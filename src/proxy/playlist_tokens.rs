@@ -28,6 +28,14 @@ pub struct TokenRewrite {
 }
 
 impl TokenRewrite {
+    /// Writes `params` into a playlist answered on `host` (the request's `Host`).
+    pub fn new(params: SessionParams, host: &str) -> TokenRewrite {
+        TokenRewrite {
+            params,
+            host: host.to_string(),
+        }
+    }
+
     /// For a playlist answered to a request that carried a valid token on a token
     /// route; `None` otherwise.
     pub fn for_response(session: &Session, ctx: &RequestCtx) -> Option<TokenRewrite> {
@@ -40,9 +48,8 @@ impl TokenRewrite {
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .or(req.uri.host())
-            .unwrap_or("")
-            .to_string();
-        Some(TokenRewrite { params, host })
+            .unwrap_or("");
+        Some(TokenRewrite::new(params, host))
     }
 
     /// The rewritten body is this player's own: no shared cache may keep it.

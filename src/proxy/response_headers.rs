@@ -8,6 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
+use crate::cache::directives::Downstream;
 use crate::cache::policy::Audience;
 use crate::cache::CachePolicy;
 
@@ -48,9 +49,7 @@ impl ResponseDecor {
             Audience::Shared
         };
         let status = resp.status.as_u16();
-        let origin = policy
-            .directives(resp, std::time::SystemTime::now())
-            .downstream();
+        let origin = Downstream::read(resp);
         let class = ctx.decor_class.unwrap_or(ctx.class);
         if let Some(cc) = policy.downstream_cache_control(class, status, lifetime, audience, origin)
         {
