@@ -3,7 +3,9 @@
 #   benches/tls_peer.sh [ROUNDS]              (default 3; build first: cargo build --release)
 # Env: HLS_EDGE_BIN (default target/release/hls-edge), PLAYLIST_REQUESTS (20000),
 # SEGMENT_REQUESTS (3000), SERVER_CPU (0), CLIENT_CPU (1), NGINX_CONF (the nginx peer
-# template, default ../shared/peerbench/conf/nginx-peer.conf; copied, never modified).
+# template, default ../shared/peerbench/conf/nginx-peer.conf; copied, never modified),
+# PERF_DIR (if set: a perf cpu-clock profile of the proxy during every measured run,
+# kept there with a report by DSO and symbol; sampling adds a little to the CPU figures).
 # Starts a static origin (python3 http.server) with the 1 KB VOD playlist and the 750 KB
 # segment, one self-signed ECDSA P-256 certificate (conf/tls/selfsigned.sh), and two proxies
 # on TLS with that certificate and key, both offering h2 and http/1.1 by ALPN, both pinned
@@ -16,9 +18,10 @@
 #   h2:        h2load -c 4 -m 32        (4 connections, 32 streams each)
 #   h1 (TLS):  h2load --h1 -c 64        (64 connections, one request at a time)
 # each after a discarded warm-up of a tenth of the requests. Prints one CSV line a run,
-#   round,proxy,object,proto,requests,req_s,mb_s,cpu_us_per_req,server_cpu_busy,client_cpu_busy,ok,failed,errored,timeout,non_2xx,alpn,cipher
+#   round,proxy,object,proto,requests,req_s,mb_s,cpu_us_per_req,proxy_busy,server_cpu_busy,client_cpu_busy,ok,failed,errored,timeout,non_2xx,alpn,cipher
 # (cpu_us_per_req: the proxy's own CPU time from /proc, all its threads and processes,
-# per request; *_cpu_busy: share of that CPU busy with anything during the run), then the
+# per request; proxy_busy: that time over the run's wall time, 1.00 = the whole core;
+# *_cpu_busy: share of that CPU busy with anything, the proxy and h2load included), then the
 # medians per proxy/object/protocol and the ratios hls-edge/nginx. Loopback only; every
 # h2load run is bounded by timeout; everything it started is stopped by PID on exit.
 set -euo pipefail
@@ -35,6 +38,8 @@ for tool in h2load nginx taskset curl python3; do
   command -v "$tool" >/dev/null || { echo "tls_peer.sh: $tool missing (.ci/setup installs it)" >&2; exit 1; }
 done
 [[ -x $bin ]] || { echo "tls_peer.sh: $bin missing: run cargo build --release" >&2; exit 1; }
+[[ -z ${PERF_DIR:-} ]] || { command -v perf >/dev/null && mkdir -p "$PERF_DIR"; } ||
+  { echo "tls_peer.sh: PERF_DIR set but perf missing (apt-get install linux-perf)" >&2; exit 1; }
 [[ -r $nginx_template ]] || { echo "tls_peer.sh: $nginx_template missing (set NGINX_CONF)" >&2; exit 1; }
 
 dir=$(mktemp -d /tmp/hls-edge-tlspeer.XXXXXX)
@@ -113,6 +118,8 @@ proxy_threads() {
     done
   done
 }
+# PID and its child processes, comma-separated (for perf -p).
+proxy_pids() { local p=$1 c; for c in $(pgrep -P "$1" || true); do p+=",$c"; done; echo "$p"; }
 # CPU ns spent between two proxy_threads snapshots (threads gone by the second are left out).
 cpu_delta_ns() { awk 'NR == FNR { a[$1] = $2; next } { d += $2 - a[$1] } END { print d + 0 }' "$1" "$2"; }
 # "busy total" jiffies of CPU N from /proc/stat (busy excludes idle and iowait).
@@ -120,16 +127,31 @@ cpu_jiffies() { awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t +
 
 # ROUND PROXY OBJECT PROTO -> one CSV line
 run() {
-  local round=$1 proxy=$2 obj=$3 proto=$4 n=${requests[$3]} args pid out s0 s1 c0 c1
+  local round=$1 proxy=$2 obj=$3 proto=$4 n=${requests[$3]} args pid out s0 s1 c0 c1 t0 t1
   case $proto in h2) args=(-c 4 -m 32) ;; h1) args=(--h1 -c 64) ;; esac
   case $proxy in hls-edge) pid=$edge_pid ;; nginx) pid=$nginx_pid ;; esac
   local target
   target=$(url "$proxy" "${path[$obj]}")
   timeout 60 taskset -c "$client_cpu" h2load -n $((n / 10)) "${args[@]}" "$target" >/dev/null 2>&1 || true
+  local name=r$round-$proxy-$obj-$proto perf_pid=
+  if [[ -n ${PERF_DIR:-} ]]; then
+    taskset -c "$client_cpu" perf record -q -e cpu-clock -F 999 -p "$(proxy_pids "$pid")" \
+      -o "$PERF_DIR/$name.data" >/dev/null 2>&1 &
+    perf_pid=$! # ends by itself too when the proxy does
+    sleep 0.3
+  fi
   proxy_threads "$pid" >"$dir/cpu0"; s0=$(cpu_jiffies "$server_cpu"); c0=$(cpu_jiffies "$client_cpu")
+  t0=$(date +%s%N)
   out=$(timeout 120 taskset -c "$client_cpu" h2load -n "$n" "${args[@]}" "$target" 2>&1) || true
+  t1=$(date +%s%N)
   proxy_threads "$pid" >"$dir/cpu1"; s1=$(cpu_jiffies "$server_cpu"); c1=$(cpu_jiffies "$client_cpu")
-  awk -v r="$round" -v p="$proxy" -v o="$obj" -v pr="$proto" -v cpu="$(cpu_delta_ns "$dir/cpu0" "$dir/cpu1")" \
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$PERF_DIR/$name.data" --stdio --sort dso,sym 2>/dev/null | grep -v '^#' | grep . |
+      head -40 >"$PERF_DIR/$name.txt" || true
+  fi
+  awk -v r="$round" -v p="$proxy" -v o="$obj" -v pr="$proto" -v cpu="$(cpu_delta_ns "$dir/cpu0" "$dir/cpu1")" -v wall=$((t1 - t0)) \
     -v s="$s0 $s1" -v c="$c0 $c1" '
     function busy(x,  a) { split(x, a, " "); return a[4] > a[2] ? (a[3] - a[1]) / (a[4] - a[2]) : 0 }
     /^finished in/ { # "finished in 1.2s, 16260.16 req/s, 15.13MB/s" (B, KB, MB or GB)
@@ -142,14 +164,14 @@ run() {
     /^Cipher:/ { cipher = $2 }
     END {
       n = v["done"] + 0
-      printf "%s,%s,%s,%s,%d,%.0f,%.1f,%.1f,%.2f,%.2f,%d,%d,%d,%d,%d,%s,%s\n", r, p, o, pr, n, rps,
-        mbs, n ? cpu / 1000 / n : 0, busy(s), busy(c), v["succeeded"], v["failed"], v["errored"],
+      printf "%s,%s,%s,%s,%d,%.0f,%.1f,%.1f,%.2f,%.2f,%.2f,%d,%d,%d,%d,%d,%s,%s\n", r, p, o, pr, n, rps,
+        mbs, n ? cpu / 1000 / n : 0, cpu / wall, busy(s), busy(c), v["succeeded"], v["failed"], v["errored"],
         v["timeout"], non2xx, alpn, cipher
     }' <<<"$out"
 }
 
 echo "# $("$bin" --version 2>/dev/null || echo hls-edge) | $(nginx -v 2>&1) | $(h2load --version | head -1) | $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "round,proxy,object,proto,requests,req_s,mb_s,cpu_us_per_req,server_cpu_busy,client_cpu_busy,ok,failed,errored,timeout,non_2xx,alpn,cipher" |
+echo "round,proxy,object,proto,requests,req_s,mb_s,cpu_us_per_req,proxy_busy,server_cpu_busy,client_cpu_busy,ok,failed,errored,timeout,non_2xx,alpn,cipher" |
   tee "$dir/runs.csv"
 for round in $(seq "$rounds"); do
   order=(hls-edge nginx)
@@ -168,7 +190,7 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 bad = [r for r in rows if int(r["ok"]) != int(r["requests"]) or int(r["requests"]) == 0
        or int(r["failed"]) + int(r["errored"]) + int(r["timeout"]) + int(r["non_2xx"])]
 med = lambda sel, k: statistics.median(float(r[k]) for r in sel)
-print("# medians: object,proto,proxy,req_s (min-max),cpu_us_per_req (min-max),server_cpu_busy,client_cpu_busy")
+print("# medians: object,proto,proxy,req_s (min-max),cpu_us_per_req (min-max),proxy_busy,server_cpu_busy,client_cpu_busy")
 for obj in ("playlist", "segment"):
     for proto in ("h2", "h1"):
         m = {}
@@ -181,7 +203,7 @@ for obj in ("playlist", "segment"):
             m[proxy] = (med(sel, "req_s"), med(sel, "cpu_us_per_req"))
             print(f"# {obj},{proto},{proxy},{m[proxy][0]:.0f} ({lo('req_s'):.0f}-{hi('req_s'):.0f}),"
                   f"{m[proxy][1]:.1f} ({lo('cpu_us_per_req'):.1f}-{hi('cpu_us_per_req'):.1f}),"
-                  f"{med(sel, 'server_cpu_busy'):.2f},{med(sel, 'client_cpu_busy'):.2f}")
+                  f"{med(sel, 'proxy_busy'):.2f},{med(sel, 'server_cpu_busy'):.2f},{med(sel, 'client_cpu_busy'):.2f}")
         if len(m) == 2 and m["nginx"][0] and m["nginx"][1]:
             print(f"# {obj},{proto},hls-edge/nginx: req_s {m['hls-edge'][0] / m['nginx'][0]:.2f}, "
                   f"cpu_us_per_req {m['hls-edge'][1] / m['nginx'][1]:.2f}")
