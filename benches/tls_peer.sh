@@ -5,7 +5,8 @@
 # SEGMENT_REQUESTS (3000), SERVER_CPU (0), CLIENT_CPU (1), NGINX_CONF (the nginx peer
 # template, default ../shared/peerbench/conf/nginx-peer.conf; copied, never modified),
 # PERF_DIR (if set: a perf cpu-clock profile of the proxy during every measured run,
-# kept there with a report by DSO and symbol; sampling adds a little to the CPU figures).
+# kept there with a report by DSO and symbol; sampling adds a little to the CPU figures;
+# perf summaries by DSO: perf report -i PERF_DIR/NAME.data --stdio --sort dso).
 # Starts a static origin (python3 http.server) with the 1 KB VOD playlist and the 750 KB
 # segment, one self-signed ECDSA P-256 certificate (conf/tls/selfsigned.sh), and two proxies
 # on TLS with that certificate and key, both offering h2 and http/1.1 by ALPN, both pinned
@@ -135,7 +136,7 @@ run() {
   timeout 60 taskset -c "$client_cpu" h2load -n $((n / 10)) "${args[@]}" "$target" >/dev/null 2>&1 || true
   local name=r$round-$proxy-$obj-$proto perf_pid=
   if [[ -n ${PERF_DIR:-} ]]; then
-    taskset -c "$client_cpu" perf record -q -e cpu-clock -F 999 -p "$(proxy_pids "$pid")" \
+    taskset -c "$client_cpu" perf record -q -N -e cpu-clock -F 999 -p "$(proxy_pids "$pid")" \
       -o "$PERF_DIR/$name.data" >/dev/null 2>&1 &
     perf_pid=$! # ends by itself too when the proxy does
     sleep 0.3
