@@ -9,6 +9,9 @@
 //! Pingora's own work (reading the request, the cache state machine, writing the response)
 //! is not here: `benches/instructions.sh` counts the whole hit.
 
+#[path = "common/timing.rs"]
+mod timing;
+
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
@@ -366,20 +369,6 @@ fn ll_playlist() -> String {
 }
 
 /// Runs `op` `iters` times per run, `RUNS` runs; prints the median and best ns per call.
-fn report(name: &str, iters: u32, mut op: impl FnMut() -> bool) {
-    let mut ns: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                assert!(black_box(op()), "{name}: the operation failed");
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(iters)
-        })
-        .collect();
-    ns.sort_by(f64::total_cmp);
-    println!(
-        "{name:<48} {:>7.0} ns/op median of {RUNS} (best {:.0})",
-        ns[RUNS / 2],
-        ns[0]
-    );
+fn report(name: &str, iters: u32, op: impl FnMut() -> bool) {
+    timing::report(name, RUNS, iters, op);
 }

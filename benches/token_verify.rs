@@ -7,8 +7,10 @@
 //! Session tokens (every segment request) take one HMAC; an entry token given to `verify`
 //! takes two, since the session domain is tried first (`verify_as` takes one).
 
+#[path = "common/timing.rs"]
+mod timing;
+
 use std::hint::black_box;
-use std::time::Instant;
 
 use hls_edge::auth::{
     mint_acl_token, placement, stream_acl, Request, SessionSpec, TokenConfig, TokenFields,
@@ -95,20 +97,6 @@ fn main() {
 }
 
 /// Runs `op` `ITERS` times per run, `RUNS` runs; prints the median and best ns per call.
-fn report(name: &str, mut op: impl FnMut() -> bool) {
-    let mut ns: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..ITERS {
-                assert!(black_box(op()), "{name}: the operation failed");
-            }
-            start.elapsed().as_nanos() as f64 / f64::from(ITERS)
-        })
-        .collect();
-    ns.sort_by(f64::total_cmp);
-    println!(
-        "{name:<42} {:>6.0} ns/op median of {RUNS} (best {:.0})",
-        ns[RUNS / 2],
-        ns[0]
-    );
+fn report(name: &str, op: impl FnMut() -> bool) {
+    timing::report(name, RUNS, ITERS, op);
 }
