@@ -91,7 +91,7 @@ held() {
   case $1 in
   nginx) du -sb "$PB_SHM/nginx-cache" | cut -f1 ;;
   varnish) varnishstat -n "$PB_SHM/varnish" -1 -f SMA.s0.g_bytes -f SMA.Transient.g_bytes | awk '{ s += $2 } END { print s }' ;;
-  hls-edge) curl -sf "http://127.0.0.1:$((HLS_EDGE_PORT + 1000))/metrics" | awk '$1 == "hls_edge_cache_bytes" { printf "%d", $2 }' ;;
+  hls-edge) curl -sf "http://127.0.0.1:$((HLS_EDGE_PORT + 1000))/metrics" | awk '$1 == "hls_edge_cache_bytes" { printf "%d\n", $2 }' ;;
   *) echo 0 ;;
   esac
 }
