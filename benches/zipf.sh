@@ -19,7 +19,7 @@
 #   (../shared/peerbench), HLS_EDGE_BIN, MEDIA_DIR (/tmp/hls-edge-bench/zipf-media-...,
 #   kept for the next run), RESULTS (/tmp/hls-edge-bench/zipf-TIMESTAMP), ORIGIN_PORT,
 #   NGINX_PORT, VARNISH_PORT, HLS_EDGE_PORT (free loopback ports by default).
-# About a minute per peer and round. Loopback only; everything it started is stopped on
+# Under a minute per peer and round. Loopback only; everything it started is stopped on
 # exit, by PID.
 #   benches/zipf.sh edge PORT ORIGIN_PORT   (used by the copy's hls-edge peer) execs the edge
 set -euo pipefail
