@@ -54,3 +54,27 @@ routes:
     origin_group: origin
 YAML
 }
+
+# For the scenario scripts that drive shared/peerbench (live_pollers.sh, zipf.sh): an
+# isolated peerbench state under DIR (pid files, rendered configs, origin log) and in
+# /dev/shm (caches), so that another peerbench run on the machine is not disturbed, and
+# free loopback ports for the origin and the three peers unless already set. Exports
+# PB_TMP PB_SHM ORIGIN_PORT NGINX_PORT VARNISH_PORT HLS_EDGE_PORT.
+bench_peerbench_env() {
+  export PB_TMP=$1/pb PB_SHM=/dev/shm/$(basename "$1")
+  mkdir -p "$PB_TMP" "$PB_SHM"
+  local v p
+  for v in ORIGIN_PORT NGINX_PORT VARNISH_PORT HLS_EDGE_PORT; do
+    if [[ -z ${!v:-} ]]; then
+      # benches/peer.sh puts the edge's admin listener on PORT + 1000: keep that free too
+      until p=$(free_port) && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1000))") 2>/dev/null; do :; done
+      export "$v=$p"
+    fi
+  done
+}
+
+# CPU time counters of one CPU from /proc/stat: "busy total" (jiffies).
+bench_cpu_ticks() { awk -v c="cpu$1" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8 }' /proc/stat; }
+
+# Busy % of a CPU between two bench_cpu_ticks readings.
+bench_cpu_busy() { echo "$1 $2" | awk '{ printf "%.0f", ($4 > $2) ? 100 * ($3 - $1) / ($4 - $2) : 0 }'; }
