@@ -129,6 +129,57 @@ async fn concurrent_requests_for_a_live_playlist_share_one_fetch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_for_a_revalidated_live_playlist_share_one_304() {
+    let origin = CountingOrigin::start();
+    let live = std::sync::Arc::new(LivePlaylist::new(2, 3, 7));
+    let shared = live.clone();
+    // an origin with validators, as nginx serving a live muxer's output: a 304
+    // for the playlist the edge holds, slow enough that the requests overlap it
+    origin.set_fn("/hls/a/index.m3u8", move |req| {
+        let etag = format!("\"s{}\"", shared.sequence());
+        match req.header("if-none-match") {
+            Some(held) if held == etag => Reply::status(304).delay(Duration::from_millis(200)),
+            _ => Reply::playlist(shared.render()),
+        }
+        .with_header("etag", &etag)
+    });
+    let edge = edge_for(&origin).await;
+    let first = edge.get("/hls/a/index.m3u8").await;
+    assert_eq!(media_sequence_in(&first.text()), Some(7));
+    let fetched = origin.hits("/hls/a/index.m3u8");
+
+    let responses = concurrent_gets(edge.addr(), "/hls/a/index.m3u8", 50).await;
+
+    for r in &responses {
+        assert_eq!((r.status, r.complete), (200, true));
+        assert_eq!(
+            r.body, first.body,
+            "the stored playlist, confirmed by the 304"
+        );
+    }
+    let revalidations = origin.hits("/hls/a/index.m3u8") - fetched;
+    assert!(
+        revalidations <= 2,
+        "{revalidations} origin requests for 50 concurrent requests of a playlist the origin confirmed"
+    );
+    assert_eq!(
+        origin
+            .last_request("/hls/a/index.m3u8")
+            .and_then(|r| r.header("if-none-match").map(str::to_string))
+            .as_deref(),
+        Some("\"s7\""),
+        "revalidated, not fetched again"
+    );
+    live.advance();
+    let after = edge.get("/hls/a/index.m3u8").await;
+    assert_eq!(
+        media_sequence_in(&after.text()),
+        Some(8),
+        "a request after the 304 still goes to the origin, and sees the new playlist"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_future_segment_404_is_not_remembered() {
     let origin = CountingOrigin::start();
     let edge = edge_for(&origin).await;

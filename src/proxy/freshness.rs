@@ -17,13 +17,16 @@ use super::context::{CacheResult, RequestCtx};
 use super::stored_class;
 use crate::hls::ObjectClass;
 
-/// The forced freshness of a stored object for this request, if any.
+/// The forced freshness of a stored object for this request, if any: a live
+/// playlist last confirmed by its origin before the request arrived goes back
+/// to the origin. Confirmed is when it was fetched, or when a 304 last said it
+/// was still current (`updated`): the requests that waited for that 304 share it.
 pub fn force_for_request(meta: &CacheMeta, ctx: &RequestCtx) -> Option<ForcedFreshness> {
     let live = matches!(
         stored_class(meta),
         Some(ObjectClass::LivePlaylist | ObjectClass::Playlist)
     );
-    (ctx.class == ObjectClass::Playlist && live && meta.created() < ctx.arrived)
+    (ctx.class == ObjectClass::Playlist && live && meta.updated() < ctx.arrived)
         .then_some(ForcedFreshness::ForceExpired)
 }
 
