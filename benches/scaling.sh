@@ -2,7 +2,8 @@
 # Cache hits at 1 and 2 worker threads (edge.threads), to size an edge on paper:
 #   benches/scaling.sh [ROUNDS] [SECONDS]        (default 3 rounds of 10 s per run)
 # Env: HLS_EDGE_BIN (default target/release/hls-edge; build it first with
-# cargo build --release), CONNS (wrk connections, default 64).
+# cargo build --release), CONNS (wrk connections, default 64), THREADS (the worker
+# thread counts to run, default "1 2").
 # Starts a static origin with a 1 KB VOD playlist and a 750 KB segment, then per
 # round and per thread count (1, 2) a fresh edge (the config of benches/peer.sh
 # with edge.threads set), warms both objects, and runs wrk -t1 for SECONDS on
@@ -19,6 +20,7 @@ bin=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
 rounds=${1:-3}
 seconds=${2:-10}
 conns=${CONNS:-64}
+threads_list=${THREADS:-1 2}
 [[ -x $bin ]] || { echo "scaling.sh: $bin missing: run cargo build --release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "scaling.sh: wrk missing (apt-get install wrk)" >&2; exit 1; }
 dir=$(mktemp -d /tmp/hls-edge-scaling.XXXXXX)
@@ -78,7 +80,7 @@ run() { # ROUND THREADS NAME PATH
 
 echo "round,threads,object,req_s,edge_cpu_us_per_req,edge_cores_busy" | tee "$dir/runs.csv"
 for round in $(seq "$rounds"); do
-  for threads in 1 2; do
+  for threads in $threads_list; do
     start_edge "$threads"
     run "$round" "$threads" playlist /hls/v/index.m3u8 | tee -a "$dir/runs.csv"
     run "$round" "$threads" segment /hls/v/seg_00010.ts | tee -a "$dir/runs.csv"
@@ -89,7 +91,7 @@ echo "# medians: threads,object,req_s,edge_cpu_us_per_req,edge_cores_busy"
 python3 - "$dir/runs.csv" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-for threads in ("1", "2"):
+for threads in sorted({r["threads"] for r in rows}):
     for obj in ("playlist", "segment"):
         sel = [r for r in rows if r["threads"] == threads and r["object"] == obj]
         med = lambda k: statistics.median(float(r[k]) for r in sel)
