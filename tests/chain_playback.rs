@@ -64,9 +64,11 @@ async fn ffmpeg_plays_through_edge_and_shield_while_the_primary_origin_dies_and_
         return;
     }
     let packager_addr = free_addr();
-    let packager = TestEdge::start_config(&EdgeConfig::new().id("packager").extra_yaml(&format!(
-        "packager:\n  listen: {packager_addr}\n  streams:\n    - name: demo\n      loop:\n        - {{ rendition: 360p, file: conf/demo/360p.ts }}\n        - {{ rendition: 180p, file: conf/demo/180p.ts }}\n"
-    )))
+    let packager = TestEdge::start_config(
+        &EdgeConfig::new()
+            .id("packager")
+            .demo_packager(packager_addr),
+    )
     .await;
     let to_packager = [(format!("http://{packager_addr}"), "priority: 0")];
     let origin1_config = tier("origin-1", &to_packager, "");

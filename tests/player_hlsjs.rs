@@ -24,11 +24,12 @@ async fn play(url: String, opts: PlayOptions) -> Result<PlayerReport, PlayerUnav
 /// 404, which hls.js would rightly take as fatal).
 async fn demo_edge() -> TestEdge {
     let packager = free_addr();
-    let yaml = format!(
-        "packager:\n  listen: {packager}\n  streams:\n    - name: demo\n      loop:\n        - {{ rendition: 360p, file: conf/demo/360p.ts }}\n        - {{ rendition: 180p, file: conf/demo/180p.ts }}\n"
-    );
-    let edge =
-        TestEdge::start_config(&EdgeConfig::new().route("/hls/", packager).extra_yaml(&yaml)).await;
+    let edge = TestEdge::start_config(
+        &EdgeConfig::new()
+            .route("/hls/", packager)
+            .demo_packager(packager),
+    )
+    .await;
     let deadline = Deadline::new(
         "the demo's playlists through the edge",
         Duration::from_secs(15),

@@ -20,13 +20,10 @@ async fn demo_edge_over_tls(pki: &TestPki) -> (TestEdge, SocketAddr) {
     let cert = pki.issue(&["127.0.0.1", "localhost"], 30);
     let packager = free_addr();
     let tls = free_addr();
-    let yaml = format!(
-        "packager:\n  listen: {packager}\n  streams:\n    - name: demo\n      loop:\n        - {{ rendition: 360p, file: conf/demo/360p.ts }}\n        - {{ rendition: 180p, file: conf/demo/180p.ts }}\n"
-    );
     let config = EdgeConfig::new()
         .route("/hls/", packager)
         .tls_listener(tls, &cert.cert, &cert.key)
-        .extra_yaml(&yaml);
+        .demo_packager(packager);
     let edge = TestEdge::start_config(&config).await;
     let deadline = Deadline::new("the demo's playlists", Duration::from_secs(15));
     loop {

@@ -17,16 +17,13 @@ use common::*;
 /// playlist exists (reached with a token for the whole stream).
 async fn token_demo_edge() -> TestEdge {
     let packager = free_addr();
-    let yaml = format!(
-        "packager:\n  listen: {packager}\n  streams:\n    - name: demo\n      loop:\n        - {{ rendition: 360p, file: conf/demo/360p.ts }}\n        - {{ rendition: 180p, file: conf/demo/180p.ts }}\n"
-    );
     let route = RouteConfig::new("/hls/")
         .origin(packager)
         .option("tokens", TOKENS);
     let config = EdgeConfig::new()
         .route_config(route)
         .env("TEST_TOKEN_KEY", KEY)
-        .extra_yaml(&yaml);
+        .demo_packager(packager);
     let edge = TestEdge::start_config(&config).await;
     let probe = entry_token("/hls/demo/*", "readiness");
     let deadline = Deadline::new(

@@ -216,13 +216,10 @@ async fn the_demo_plays_over_https_with_ffmpeg() {
     let cert = pki.issue(&["127.0.0.1"], 30);
     let packager = free_addr();
     let tls = free_addr();
-    let yaml = format!(
-        "packager:\n  listen: {packager}\n  streams:\n    - name: demo\n      loop:\n        - {{ rendition: 360p, file: conf/demo/360p.ts }}\n        - {{ rendition: 180p, file: conf/demo/180p.ts }}\n"
-    );
     let config = EdgeConfig::new()
         .route("/hls/", packager)
         .tls_listener(tls, &cert.cert, &cert.key)
-        .extra_yaml(&yaml);
+        .demo_packager(packager);
     let edge = TestEdge::start_config(&config).await;
 
     // ffmpeg checks the certificate against the test CA

@@ -34,6 +34,20 @@ impl Seen {
     fn saw_cert(&self, der: &[u8]) -> bool {
         self.certs.lock().expect("lock").iter().any(|c| c == der)
     }
+
+    /// Every request succeeded, and there were enough of them to tell.
+    fn assert_no_failure(&self, logs: impl Fn() -> String) {
+        let failures = self.failures.lock().expect("lock").clone();
+        assert!(
+            failures.is_empty(),
+            "failed requests: {failures:#?}\n{}",
+            logs()
+        );
+        assert!(
+            self.ok.load(Ordering::Relaxed) > 20,
+            "too few requests to tell"
+        );
+    }
 }
 
 /// Polls `path` until `stop`: one task on a kept-alive connection (which,
@@ -204,16 +218,7 @@ async fn sighup_rotates_the_certificate_with_no_failed_request() {
         .expect("joins")
         .expect("the slow request completed");
     assert!(slow.status == 200 && slow.complete && slow.body.len() == 64_000);
-    let failures = seen.failures.lock().expect("lock").clone();
-    assert!(
-        failures.is_empty(),
-        "failed requests: {failures:#?}\n{}",
-        edge.logs()
-    );
-    assert!(
-        seen.ok.load(Ordering::Relaxed) > 20,
-        "too few requests to tell"
-    );
+    seen.assert_no_failure(|| edge.logs());
     // the connection opened before the rotation still works, on its old certificate
     let r = old_conn
         .get("/hls/v/index.m3u8", &[])
@@ -303,16 +308,7 @@ async fn a_graceful_upgrade_takes_the_new_certificate_with_no_failed_request() {
         p.await.expect("poller joins");
     }
 
-    let failures = seen.failures.lock().expect("lock").clone();
-    assert!(
-        failures.is_empty(),
-        "failed requests: {failures:#?}\n{}",
-        edge.logs()
-    );
-    assert!(
-        seen.ok.load(Ordering::Relaxed) > 20,
-        "too few requests to tell"
-    );
+    seen.assert_no_failure(|| edge.logs());
     let after = https_get(tls, NAME, &ca, "/hls/v/index.m3u8", &[])
         .await
         .expect("GET");

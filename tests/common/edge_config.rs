@@ -201,6 +201,14 @@ impl EdgeConfig {
         self
     }
 
+    /// The colocated packager on `listen`, looping the bundled two-rendition demo
+    /// as stream `demo` (what `conf/edge.yaml` runs).
+    pub fn demo_packager(self, listen: std::net::SocketAddr) -> EdgeConfig {
+        self.extra_yaml(&format!(
+            "packager:\n  listen: {listen}\n  streams:\n    - name: demo\n      loop:\n        - {{ rendition: 360p, file: conf/demo/360p.ts }}\n        - {{ rendition: 180p, file: conf/demo/180p.ts }}\n"
+        ))
+    }
+
     /// Raw YAML appended at the end: whole top-level sections (`cors:`, `log:`, `packager:`...).
     pub fn extra_yaml(mut self, yaml: &str) -> EdgeConfig {
         self.extra.push_str(yaml);

@@ -1,6 +1,7 @@
 use std::time::SystemTime;
 
 use pingora::cache::key::CacheHashKey;
+use pingora::cache::storage::{HitHandler, MissHandler};
 use pingora::http::ResponseHeader;
 
 use super::*;
@@ -33,7 +34,7 @@ fn span() -> SpanHandle {
     pingora::cache::trace::Span::inactive().handle()
 }
 
-async fn read_all(hit: &mut pingora::cache::storage::HitHandler) -> Result<Vec<u8>> {
+async fn read_all(hit: &mut HitHandler) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(chunk) = hit.read_body().await? {
         out.extend_from_slice(&chunk);
@@ -41,20 +42,35 @@ async fn read_all(hit: &mut pingora::cache::storage::HitHandler) -> Result<Vec<u
     Ok(out)
 }
 
-#[tokio::test]
-async fn readers_get_a_fill_as_it_is_written_then_the_object_is_stored() {
+/// A streaming fill of `name` begun on a fresh storage, a reader that looked it
+/// up before any byte came, and the storage itself.
+async fn fill_with_reader(
+    name: &str,
+) -> (
+    &'static MemoryStorage,
+    &'static StreamingView,
+    CacheKey,
+    MissHandler,
+    HitHandler,
+) {
     let base = storage();
     let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
-    let key = CacheKey::new("seg", "");
-    let mut fill = view
+    let key = CacheKey::new(name, "");
+    let fill = view
         .get_miss_handler(&key, &segment_meta(), &span())
         .await
         .expect("fill");
-    let (_, mut early) = view
+    let (_, reader) = view
         .lookup(&key, &span())
         .await
         .expect("lookup")
-        .expect("partial hit");
+        .expect("a partial hit");
+    (base, view, key, fill, reader)
+}
+
+#[tokio::test]
+async fn readers_get_a_fill_as_it_is_written_then_the_object_is_stored() {
+    let (base, view, key, mut fill, mut early) = fill_with_reader("seg").await;
     fill.write_body(Bytes::from_static(b"abc"), false)
         .await
         .expect("write");
@@ -79,18 +95,7 @@ async fn readers_get_a_fill_as_it_is_written_then_the_object_is_stored() {
 
 #[tokio::test]
 async fn a_fill_cut_short_fails_its_readers_and_stores_nothing() {
-    let base = storage();
-    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
-    let key = CacheKey::new("cut", "");
-    let mut fill = view
-        .get_miss_handler(&key, &segment_meta(), &span())
-        .await
-        .expect("fill");
-    let (_, mut reader) = view
-        .lookup(&key, &span())
-        .await
-        .expect("lookup")
-        .expect("partial");
+    let (base, _, key, mut fill, mut reader) = fill_with_reader("cut").await;
     fill.write_body(Bytes::from_static(b"abc"), false)
         .await
         .expect("write");
@@ -110,18 +115,7 @@ async fn a_fill_cut_short_fails_its_readers_and_stores_nothing() {
 
 #[tokio::test]
 async fn an_abandoned_fill_completed_by_its_writer_reaches_every_reader_whole() {
-    let base = storage();
-    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
-    let key = CacheKey::new("resumed", "");
-    let mut fill = view
-        .get_miss_handler(&key, &segment_meta(), &span())
-        .await
-        .expect("fill");
-    let (_, mut reader) = view
-        .lookup(&key, &span())
-        .await
-        .expect("lookup")
-        .expect("partial");
+    let (base, view, key, mut fill, mut reader) = fill_with_reader("resumed").await;
     fill.write_body(Bytes::from_static(b"abc"), false)
         .await
         .expect("write");
