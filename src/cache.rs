@@ -5,6 +5,7 @@
 
 pub mod directives;
 pub mod key;
+pub mod lock;
 pub mod policy;
 pub mod storage;
 pub mod variance;
@@ -15,7 +16,7 @@ pub use storage::{MemoryStorage, StoredClass, StreamingView};
 
 use std::time::Duration;
 
-use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::cache::lock::CacheKeyLockImpl;
 use pingora::cache::predictor::Predictor;
 use pingora::cache::CacheOptionOverrides;
 
@@ -49,7 +50,10 @@ impl EdgeCache {
             policy.clone(),
         )));
         let streaming: &'static StreamingView = Box::leak(Box::new(StreamingView::new(storage)));
-        let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(settings.lock_timeout));
+        let lock: &'static lock::FillAwareLock = Box::leak(Box::new(lock::FillAwareLock::new(
+            settings.lock_timeout,
+            storage,
+        )));
         // A 404 or 5xx says nothing about the next response for the key (a
         // future segment becomes a 200 a moment later): not remembered.
         let predictor: &'static Predictor<16> = Box::leak(Box::new(Predictor::new(

@@ -80,6 +80,14 @@ pub static CACHE_EVICTIONS: Lazy<IntCounter> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+pub static CACHE_LOCK_LATE_JOINS: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "hls_edge_cache_late_joins_total",
+        "Media misses that found a fill begun after their lookup and read it instead of fetching again"
+    )
+    .expect("metric names are unique")
+});
+
 /// Responses the policy refused to store, by reason (`not-found`, `status`,
 /// `unframed`, `origin-no-store`).
 pub static NOT_STORED: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -438,6 +446,7 @@ pub fn register_all() {
     Lazy::force(&CACHE_BYTES);
     Lazy::force(&CACHE_OBJECTS);
     Lazy::force(&CACHE_EVICTIONS);
+    Lazy::force(&CACHE_LOCK_LATE_JOINS);
     Lazy::force(&NOT_STORED);
     Lazy::force(&ORIGIN_REQUESTS);
     Lazy::force(&ORIGIN_LATENCY);

@@ -328,8 +328,9 @@ impl ProxyHttp for Edge {
             .policy
             .admit(ctx.class, resp, request, SystemTime::now())
         {
-            Ok(meta) => {
+            Ok(mut meta) => {
                 ctx.storing = true;
+                media_resume::tag_fill(&mut meta, ctx);
                 Ok(RespCacheable::Cacheable(meta))
             }
             Err(reason) => {
@@ -385,10 +386,7 @@ impl ProxyHttp for Edge {
     ) -> FailToProxy {
         // the fill a cut abandoned (others may be reading it): completed below, or
         // failed at once rather than after its grace period
-        let fill = session
-            .cache
-            .maybe_cache_key()
-            .and_then(|key| self.cache.storage.adopt_fill(key));
+        let fill = media_resume::adopt_written(session, ctx, self.cache.storage);
         if session.response_written().is_some() && ctx.resume.is_some() {
             let resumer = media_resume::Resumer {
                 connector: &self.resume_connector,

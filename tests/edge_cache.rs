@@ -203,7 +203,7 @@ async fn a_body_cut_short_is_never_stored_nor_served_as_complete() {
 
     let cut = edge.try_get_with("/hls/a/seg_3.ts", &[]).await.ok();
     assert!(
-        cut.map_or(true, |r| r.status != 200 || !r.complete),
+        cut.is_none_or(|r| r.status != 200 || !r.complete),
         "a truncated body must not look complete"
     );
 

@@ -84,6 +84,7 @@ async fn the_exposition_parses_and_its_label_sets_stay_bounded() {
         "hls_edge_cache_bytes",
         "hls_edge_cache_objects",
         "hls_edge_cache_evictions_total",
+        "hls_edge_cache_late_joins_total",
         "hls_edge_cache_not_stored_total",
         "hls_edge_origin_requests_total",
         "hls_edge_origin_response_seconds",

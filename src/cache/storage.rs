@@ -37,7 +37,7 @@ use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::{Error, ErrorType, Result};
 
 use super::policy::CachePolicy;
-pub use fill::AdoptedFill;
+pub use fill::{AdoptedFill, FillTag};
 use fill::{Fill, FillReader, FillWriter};
 use stored_meta::StoredMeta;
 
@@ -88,8 +88,9 @@ pub struct MemoryStorage {
     /// itself: the next miss of the key can be told its class's `Cache-Control` before
     /// its body arrives.
     classes: moka::sync::Cache<u128, ObjectClass>,
-    /// Fills in progress, by key.
-    fills: Mutex<HashMap<u128, Arc<Fill>>>,
+    /// Fills in progress, by key, oldest first: usually one; more only while an
+    /// abandoned fill waits for its writer to adopt it, or when two writers raced.
+    fills: Mutex<HashMap<u128, Vec<Arc<Fill>>>>,
 }
 
 /// The same storage for media objects: a fill in progress is readable while it is
@@ -130,22 +131,42 @@ impl MemoryStorage {
         }
     }
 
-    /// Takes over the fill of `key` its writer abandoned (a body cut short), so that the
-    /// same request completes it (`media_resume`); `None` when there is none to adopt.
-    pub fn adopt_fill(&'static self, key: &CacheKey) -> Option<AdoptedFill> {
-        let fill = self.fills.lock().get(&key_of(key)).cloned()?;
+    /// Takes over the fill of `key` that the request holding `tag` wrote and abandoned
+    /// (a body cut short), so that the same request completes it (`media_resume`);
+    /// `None` when there is none to adopt. Only the writer's own fill is taken: another
+    /// request's fill of the same key is never completed with this request's bytes.
+    pub fn adopt_fill(&'static self, key: &CacheKey, tag: FillTag) -> Option<AdoptedFill> {
+        let fill = self.fill_tagged(key_of(key), &tag.bytes())?;
         AdoptedFill::adopt(self, fill)
     }
 
-    fn fill_of(&self, key: u128) -> Option<Arc<Fill>> {
-        self.fills.lock().get(&key).filter(|f| f.is_live()).cloned()
+    /// Whether a fill of `key` readable while written is in progress: a request that
+    /// missed a moment ago reads it instead of fetching the object again
+    /// (`cache::lock`).
+    pub fn is_streaming_fill(&self, key: &CacheKey) -> bool {
+        self.fill_of(key_of(key)).is_some_and(|f| f.streaming())
     }
 
-    /// Forgets `fill` once it ended (unless a newer fill took its place).
+    /// The fill new readers of `key` follow: the newest that can still end whole.
+    fn fill_of(&self, key: u128) -> Option<Arc<Fill>> {
+        let fills = self.fills.lock();
+        fills.get(&key)?.iter().rev().find(|f| f.is_live()).cloned()
+    }
+
+    /// The fill of `key` its writer knows by `tag`.
+    fn fill_tagged(&self, key: u128, tag: &[u8]) -> Option<Arc<Fill>> {
+        let fills = self.fills.lock();
+        fills.get(&key)?.iter().find(|f| f.tag() == tag).cloned()
+    }
+
+    /// Forgets `fill` once it ended.
     fn forget_fill(&self, fill: &Arc<Fill>) {
         let mut fills = self.fills.lock();
-        if fills.get(&fill.key).is_some_and(|f| Arc::ptr_eq(f, fill)) {
-            fills.remove(&fill.key);
+        if let Some(list) = fills.get_mut(&fill.key) {
+            list.retain(|f| !Arc::ptr_eq(f, fill));
+            if list.is_empty() {
+                fills.remove(&fill.key);
+            }
         }
     }
 
@@ -155,8 +176,24 @@ impl MemoryStorage {
         meta: &CacheMeta,
         streaming: bool,
     ) -> Result<MissHandler> {
-        let fill = Arc::new(Fill::new(key_of(key), StoredMeta::of(meta)?, streaming));
-        self.fills.lock().insert(fill.key, fill.clone());
+        // the writer's own tag when it gave one (`FillTag`), else a fresh one
+        let tag = meta
+            .extensions()
+            .get::<FillTag>()
+            .copied()
+            .unwrap_or_else(FillTag::next);
+        let fill = Arc::new(Fill::new(
+            key_of(key),
+            tag,
+            StoredMeta::of(meta)?,
+            streaming,
+        ));
+        let mut fills = self.fills.lock();
+        let list = fills.entry(fill.key).or_default();
+        // orphans nobody adopted in time are dead: their readers have failed
+        list.retain(|f| f.is_live());
+        list.push(fill.clone());
+        drop(fills);
         Ok(Box::new(FillWriter::new(self, fill)))
     }
 
@@ -336,7 +373,7 @@ impl Storage for StreamingView {
         let Some(tag) = tag else {
             return self.lookup(key, trace).await;
         };
-        let fill = self.base.fill_of(key_of(key)).filter(|f| f.tag() == tag);
+        let fill = self.base.fill_tagged(key_of(key), tag);
         fill.map_or(Ok(None), MemoryStorage::lookup_filling)
     }
 

@@ -115,6 +115,8 @@ pub struct RequestCtx {
     pub resume: Option<MediaValidators>,
     /// Its body was cut and completed from another origin.
     pub resumed: bool,
+    /// The tag of the fill this request writes, given with its cache meta.
+    pub fill_tag: Option<crate::cache::storage::FillTag>,
     /// A media fill this request wrote, abandoned by a cut before its header went out,
     /// completed from the retried origin's answer (`media_resume::feed`).
     pub orphan: Option<crate::cache::storage::AdoptedFill>,
@@ -156,6 +158,7 @@ impl RequestCtx {
             playlist: None,
             resume: None,
             resumed: false,
+            fill_tag: None,
             orphan: None,
             orphan_offset: 0,
             connection_turn: None,

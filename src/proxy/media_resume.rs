@@ -31,7 +31,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use super::context::{Hop, RequestCtx};
 use super::upstream_request;
 use crate::auth::PeerSecret;
-use crate::cache::storage::AdoptedFill;
+use crate::cache::storage::{AdoptedFill, FillTag};
 use crate::cache::CacheKeyBuilder;
 use crate::metrics;
 use crate::upstream::{Outcome, SelectFor, Traffic};
@@ -131,6 +131,26 @@ pub fn note_response(session: &Session, ctx: &mut RequestCtx, resp: &ResponseHea
     ctx.resume = MediaValidators::of(resp).and_then(|v| v.for_range(range));
 }
 
+/// Names the fill this request is about to write (its cache meta carries the tag to the
+/// storage), so that after a cut it adopts that fill and no other request's fill of the
+/// same key.
+pub fn tag_fill(meta: &mut pingora::cache::CacheMeta, ctx: &mut RequestCtx) {
+    let tag = FillTag::next();
+    meta.extensions_mut().insert(tag);
+    ctx.fill_tag = Some(tag);
+}
+
+/// The fill this request wrote and a cut abandoned, taken over to be completed.
+pub fn adopt_written(
+    session: &Session,
+    ctx: &RequestCtx,
+    storage: &'static crate::cache::MemoryStorage,
+) -> Option<AdoptedFill> {
+    let tag = ctx.fill_tag?;
+    let key = session.cache.maybe_cache_key()?;
+    storage.adopt_fill(key, tag)
+}
+
 /// Before Pingora retries a media request whose fill was cut before its header went out:
 /// the fill (which coalesced requests may be reading) is taken over, and the cache turned
 /// off for the retry (Pingora cannot set a second writer on one request).
@@ -149,10 +169,7 @@ pub fn adopt_for_retry(
     session
         .cache
         .disable(pingora::cache::NoCacheReason::Custom("retried"));
-    ctx.orphan = session
-        .cache
-        .maybe_cache_key()
-        .and_then(|key| storage.adopt_fill(key));
+    ctx.orphan = adopt_written(session, ctx, storage);
 }
 
 /// Passes the retried origin's body on to the adopted fill: the bytes it lacks, and its

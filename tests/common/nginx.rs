@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,6 +86,8 @@ impl Nginx {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
+            // its own process group: a stop kills the master and its worker together
+            .process_group(0)
             .spawn()?;
         self.child = Some(child);
         self.wait_listening()
@@ -129,17 +132,27 @@ impl Nginx {
         self.addr
     }
 
-    /// Stops nginx (SIGKILL, as a crash): connections are refused from then on.
+    /// Stops nginx (SIGKILL to the master and its worker, as a crash of the host's
+    /// nginx): connections are refused from then on. A worker whose master alone was
+    /// killed would go on serving, listening socket and all.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            let group = i32::try_from(child.id()).expect("a pid fits an i32");
+            // SAFETY: kill(2) with a negative pid signals that process group; the group
+            // is this nginx's own (`process_group(0)` at spawn), nothing else is in it.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
             let _ = child.wait();
         }
-        // the master is gone; a worker could linger a moment holding the port
+        // the worker dies with the master; wait until the kernel closed its socket
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok()
-            && Instant::now() < deadline
-        {
+        while std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx on {} still accepts connections after SIGKILL",
+                self.addr
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -30,6 +30,22 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
+/// Names one fill: the request that writes it puts a tag in the meta it hands Pingora,
+/// and after a cut adopts the fill by that tag, never another request's fill of the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillTag(u64);
+
+impl FillTag {
+    /// A tag no other fill has.
+    pub fn next() -> FillTag {
+        FillTag(NEXT_TAG.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(super) fn bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
     Open,
@@ -58,10 +74,10 @@ pub struct Fill {
 }
 
 impl Fill {
-    pub(super) fn new(key: u128, meta: StoredMeta, streaming: bool) -> Fill {
+    pub(super) fn new(key: u128, tag: FillTag, meta: StoredMeta, streaming: bool) -> Fill {
         Fill {
             key,
-            tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed).to_be_bytes(),
+            tag: tag.bytes(),
             meta,
             streaming,
             state: Mutex::new(State {
@@ -91,9 +107,14 @@ impl Fill {
         self.state.lock().len
     }
 
-    /// Whether readers may still be served from it.
+    /// Whether readers may still be served from it: open, or abandoned and still
+    /// waiting for its writer within the grace period.
     pub(super) fn is_live(&self) -> bool {
-        !matches!(self.state.lock().end, End::Failed | End::Done)
+        match self.state.lock().end {
+            End::Open => true,
+            End::Orphaned(since) => since.elapsed() < ORPHAN_GRACE,
+            End::Done | End::Failed => false,
+        }
     }
 
     fn append(&self, data: Bytes) {
@@ -129,6 +150,18 @@ impl Fill {
     fn chunk(&self, index: usize) -> std::result::Result<Bytes, End> {
         let st = self.state.lock();
         st.chunks.get(index).cloned().ok_or(st.end)
+    }
+
+    /// Fails an orphan nobody adopted; false when it was adopted (or ended).
+    fn expire_orphan(&self) -> bool {
+        let mut st = self.state.lock();
+        let orphan = matches!(st.end, End::Orphaned(_));
+        if orphan {
+            st.end = End::Failed;
+        }
+        drop(st);
+        self.grew.notify_waiters();
+        orphan
     }
 
     /// Takes an orphan over; false when it is not one.
@@ -193,8 +226,18 @@ impl Drop for FillWriter {
             return;
         }
         if self.fill.streaming {
-            // readers wait a moment: the writer may complete it from another origin
+            // readers wait a moment: the writer may complete it from another origin;
+            // if it does not, the fill is failed and forgotten when the moment is over
             self.fill.end(End::Orphaned(Instant::now()));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let (storage, fill) = (self.storage, self.fill.clone());
+                runtime.spawn(async move {
+                    tokio::time::sleep(ORPHAN_GRACE).await;
+                    if fill.expire_orphan() {
+                        storage.forget_fill(&fill);
+                    }
+                });
+            }
         } else {
             self.fill.end(End::Failed);
             self.storage.forget_fill(&self.fill);
