@@ -220,6 +220,14 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
     let connections = connections::validate(&file.connections, p);
     let cache = cache_settings(&file.cache, p);
     p.unknown_keys("cors", &file.cors.unknown);
+    if let Some(o) = file.cors.allow_origin.as_deref() {
+        if http::HeaderValue::from_str(o).is_err() {
+            p.push(
+                "cors.allow_origin",
+                "must be visible ASCII, as an Access-Control-Allow-Origin value".to_string(),
+            );
+        }
+    }
     let cors = CorsSettings {
         allow_origin: match file.cors.allow_origin.as_deref() {
             Some("") => None,
@@ -249,6 +257,12 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
         );
     }
     let packager = file.packager.and_then(|f| packager::validate(f, p));
+    listeners::distinct_addresses(
+        &listen,
+        admin.as_ref().map(|a| a.listen),
+        packager.as_ref().map(|k| k.listen),
+        p,
+    );
 
     Some(Config {
         edge: EdgeSettings {

@@ -92,6 +92,38 @@ impl CertFile {
     }
 }
 
+/// Every address the edge listens on must be its own: Pingora gives two services
+/// configured with one address one socket, and each connection goes to either of them
+/// (the admin API answering player requests, or the packager answering `/metrics`).
+/// `edge.listen` repeats are reported by [`listeners`]; this checks the admin and
+/// packager listeners against every other one.
+pub(super) fn distinct_addresses(
+    edge: &[ListenerConfig],
+    admin: Option<SocketAddr>,
+    packager: Option<SocketAddr>,
+    p: &mut Problems,
+) {
+    let mut seen: Vec<(String, SocketAddr)> = edge
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("edge.listen[{i}]"), l.addr))
+        .collect();
+    for (key, addr) in [("admin.listen", admin), ("packager.listen", packager)] {
+        let Some(addr) = addr else { continue };
+        if let Some((other, _)) = seen.iter().find(|(_, a)| clash(*a, addr)) {
+            p.push(key, format!("{addr} is also {other}: each listener needs its own port"));
+        }
+        seen.push((key.to_string(), addr));
+    }
+}
+
+/// Whether two listeners would share a socket: one port, and one address or a wildcard.
+fn clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 /// Validates `edge.listen` (default: `0.0.0.0:8080` in cleartext).
 pub(super) fn listeners(entries: Option<&[Value]>, p: &mut Problems) -> Vec<ListenerConfig> {
     let Some(entries) = entries else {
@@ -327,5 +359,24 @@ mod tests {
             got.iter().any(|g| g.starts_with("edge.hsts_max_age:")),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn two_listeners_never_share_an_address() {
+        let got = problems("  listen: [\"127.0.0.1:8080\"]\nadmin:\n  listen: 0.0.0.0:8080\n  token_env: T");
+        assert!(
+            got.iter().any(|g| g
+                == "admin.listen: 0.0.0.0:8080 is also edge.listen[0]: each listener needs its own port"),
+            "{got:#?}"
+        );
+        // the admin API's default address, taken by the packager
+        let got = problems("  listen: [\"127.0.0.1:8080\"]\npackager:\n  listen: 127.0.0.1:9090\n  streams: []");
+        assert!(
+            got.iter().any(|g| g
+                == "packager.listen: 127.0.0.1:9090 is also admin.listen: each listener needs its own port"),
+            "{got:#?}"
+        );
+        let apart = problems("  listen: [\"127.0.0.1:8080\"]\nadmin:\n  listen: 127.0.0.1:8090");
+        assert!(apart.is_empty(), "{apart:#?}");
     }
 }

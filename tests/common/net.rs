@@ -5,14 +5,30 @@
 //! with fresh ports (`retry_on_port_collision`, used by `TestEdge::start_config`).
 
 use std::future::Future;
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Mutex;
 
-/// A loopback port that was free a moment ago (bind `127.0.0.1:0`, read, drop).
+/// Ports this test process has handed out: the kernel may offer a port again as
+/// soon as the probe socket is dropped, and two servers of one test given the same
+/// port (an edge's admin and packager listeners, say) would share it.
+static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A loopback port that was free a moment ago (bind `127.0.0.1:0`, read, drop),
+/// never one this process was given before.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0 to find a free port")
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let handed_out = handed_out.get_or_insert_with(HashSet::new);
+    for _ in 0..1_000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0 to find a free port");
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
+    panic!("no loopback port left that this process was not given before");
 }
 
 /// `127.0.0.1:<free_port()>`.
