@@ -114,9 +114,10 @@ fn cache_keys(settings: &CacheSettings, hdntl: &str) {
     });
 }
 
-/// An origin's response to a playlist request, as stored: eight headers.
+/// An origin's response to a playlist request, as stored: eight headers, without the map
+/// of name spellings (`cache/storage/stored_meta.rs`).
 fn origin_header(content_length: usize) -> ResponseHeader {
-    let mut h = ResponseHeader::build(200, Some(8)).expect("status");
+    let mut h = ResponseHeader::build_no_case(200, Some(8)).expect("status");
     for (name, value) in [
         ("server", "nginx/1.22.1".to_string()),
         ("date", "Wed, 02 Dec 2026 09:45:00 GMT".to_string()),
@@ -139,7 +140,7 @@ fn decoration(settings: &CacheSettings) {
     let policy = CachePolicy::new(settings.clone());
     let decor = ResponseDecor {
         edge_id: "edge-local".into(),
-        allow_origin: Some("*".into()),
+        allow_origin: Some(http::HeaderValue::from_static("*")),
     };
     let stored = origin_header(1071);
     let mut ctx = RequestCtx::new();

@@ -71,7 +71,12 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     let streams = Arc::new(StreamBook::new());
     let decor = ResponseDecor {
         edge_id: config.edge.id.clone(),
-        allow_origin: config.cors.allow_origin.clone(),
+        // checked by the config: a valid header value
+        allow_origin: config
+            .cors
+            .allow_origin
+            .as_deref()
+            .and_then(|o| http::HeaderValue::from_str(o).ok()),
     };
     let mut cert_stores = Vec::new();
     if !config.routes.is_empty() {

@@ -113,8 +113,9 @@ impl StreamBook {
         StreamBook::default()
     }
 
-    /// A successful request of `viewer` (session id, else client address).
-    pub fn saw_viewer(&self, stream: &str, viewer: &str, now: Instant) {
+    /// A successful request of `viewer` (session id, else client address): only its
+    /// hash is kept.
+    pub fn saw_viewer(&self, stream: &str, viewer: impl Hash, now: Instant) {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         viewer.hash(&mut hasher);
         let key = hasher.finish();
@@ -225,7 +226,21 @@ impl Book {
     /// The stream `name`, entered (pushing out the least recently seen one
     /// when full) and marked as seen.
     fn entry(&mut self, name: &str, now: Instant) -> &mut Stream {
-        if !self.streams.contains_key(name) && self.streams.len() >= MAX_STREAMS {
+        // a stream already followed (every request but its first) costs no allocation
+        if !self.streams.contains_key(name) {
+            self.insert(name);
+        }
+        let s = self
+            .streams
+            .get_mut(name)
+            .expect("present: inserted above if it was not");
+        s.last_seen = Some(now);
+        s
+    }
+
+    /// Starts following `name`, forgetting the stream seen longest ago when full.
+    fn insert(&mut self, name: &str) {
+        if self.streams.len() >= MAX_STREAMS {
             let oldest = self
                 .streams
                 .iter()
@@ -238,9 +253,7 @@ impl Book {
                 }
             }
         }
-        let s = self.streams.entry(name.to_string()).or_default();
-        s.last_seen = Some(now);
-        s
+        self.streams.insert(name.to_string(), Stream::default());
     }
 }
 
@@ -325,8 +338,8 @@ mod tests {
         let book = StreamBook::new();
         let t0 = Instant::now();
         for i in 0..20 {
-            book.saw_viewer("demo", &format!("session-{i}"), t0);
-            book.saw_viewer("demo", &format!("session-{i}"), t0 + Duration::from_secs(1));
+            book.saw_viewer("demo", format!("session-{i}"), t0);
+            book.saw_viewer("demo", format!("session-{i}"), t0 + Duration::from_secs(1));
         }
         book.saw_viewer("other", "session-0", t0);
         let (views, _) = book.snapshot(t0 + Duration::from_secs(2));

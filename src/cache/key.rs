@@ -10,6 +10,8 @@
 //! parameters are kept in the order the client sent them: players send `_HLS_*` in UTF-8
 //! order "to improve server cache utilization".
 
+use std::fmt::Write;
+
 use pingora::cache::CacheKey;
 
 use crate::config::{CacheSettings, Cmcd};
@@ -41,37 +43,52 @@ impl CacheKeyBuilder {
 
     /// The key of `path?query` on route `route`.
     pub fn key(&self, route: &str, path: &str, query: Option<&str>) -> CacheKey {
-        let query = self.kept(query, |name| {
+        // `{route length}:{route}{path length}:{path}?{query}`, length-prefixed so that
+        // no route/path pair can collide with another; built in one allocation (a key is
+        // made for every request)
+        let mut primary =
+            String::with_capacity(route.len() + path.len() + query.map_or(0, str::len) + 24);
+        let _ = write!(primary, "{}:", route.len());
+        primary.push_str(route);
+        let _ = write!(primary, "{}:", path.len());
+        primary.push_str(path);
+        primary.push('?');
+        push_kept(&mut primary, query, |name| {
             self.token_params.iter().any(|t| t == name) || self.ignored.iter().any(|t| t == name)
         });
-        // length-prefixed so that no route/path pair can collide with another
-        let primary = format!("{}:{route}{}:{path}?{query}", route.len(), path.len());
         CacheKey::new(primary, "")
     }
 
     /// The query an origin is sent: without tokens and ignored parameters (`CMCD`
     /// only when `cache.cmcd: strip`).
     pub fn strip_tokens(&self, query: Option<&str>) -> String {
-        self.kept(query, |name| {
+        let mut kept = String::new();
+        push_kept(&mut kept, query, |name| {
             self.token_params.iter().any(|t| t == name)
                 || self
                     .ignored
                     .iter()
                     .any(|t| t == name && !(self.forward_cmcd && name == CMCD_PARAM))
-        })
+        });
+        kept
     }
+}
 
-    /// `query` without the parameters `drop` names, in the order sent.
-    fn kept(&self, query: Option<&str>, drop: impl Fn(&str) -> bool) -> String {
-        let Some(query) = query else {
-            return String::new();
-        };
-        query
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .filter(|kv| !drop(kv.split_once('=').map_or(*kv, |(n, _)| n)))
-            .collect::<Vec<_>>()
-            .join("&")
+/// Appends `query` without the parameters `drop` names, in the order sent.
+fn push_kept(out: &mut String, query: Option<&str>, drop: impl Fn(&str) -> bool) {
+    let Some(query) = query else {
+        return;
+    };
+    let mut first = true;
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        if drop(kv.split_once('=').map_or(kv, |(n, _)| n)) {
+            continue;
+        }
+        if !first {
+            out.push('&');
+        }
+        out.push_str(kv);
+        first = false;
     }
 }
 

@@ -21,6 +21,7 @@
 //! (RFC 9111 3.5). `no-cache` stores with a lifetime of zero: every use revalidates.
 //! An upstream `Age` counts against the lifetime and is carried on (RFC 9111 4.2.3).
 
+use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use pingora::cache::CacheMeta;
@@ -262,38 +263,38 @@ impl CachePolicy {
             _ => d.as_secs(),
         };
         let s = &self.settings;
+        let plain = |secs: u64| max_age(scope, secs, "");
         Some(match class {
-            c if c.is_media() => format!(
-                "{scope}, max-age={}, immutable",
-                cap(lifetime.unwrap_or(s.segment_ttl))
-            ),
+            c if c.is_media() => {
+                max_age(scope, cap(lifetime.unwrap_or(s.segment_ttl)), ", immutable")
+            }
             // not classified yet (its body is on its way): the origin's own lifetime
             // if it gave one, else as strict as a live playlist
             ObjectClass::Playlist if matches!(origin, Downstream::MaxAge(_)) => {
-                format!("{scope}, max-age={}", cap(Duration::MAX))
+                plain(cap(Duration::MAX))
             }
             ObjectClass::LivePlaylist | ObjectClass::Playlist => match cap(s.live_playlist_max_age)
             {
                 0 => "no-cache".to_string(),
-                age => format!("{scope}, max-age={age}"),
+                age => plain(age),
             },
-            ObjectClass::VodPlaylist => format!(
-                "{scope}, max-age={}",
-                cap(lifetime.unwrap_or(s.vod_playlist_ttl))
-            ),
+            ObjectClass::VodPlaylist => plain(cap(lifetime.unwrap_or(s.vod_playlist_ttl))),
             ObjectClass::MultivariantPlaylist => {
-                format!(
-                    "{scope}, max-age={}",
-                    cap(lifetime.unwrap_or(s.master_playlist_ttl))
-                )
+                plain(cap(lifetime.unwrap_or(s.master_playlist_ttl)))
             }
-            ObjectClass::BlockingPlaylist => format!(
-                "{scope}, max-age={}",
-                cap(lifetime.unwrap_or(Duration::from_secs(1)))
-            ),
+            ObjectClass::BlockingPlaylist => plain(cap(lifetime.unwrap_or(Duration::from_secs(1)))),
             _ => return None,
         })
     }
+}
+
+/// `{scope}, max-age={secs}{suffix}`, in one allocation (built for every response).
+fn max_age(scope: &str, secs: u64, suffix: &str) -> String {
+    let mut value = String::with_capacity(scope.len() + suffix.len() + 32);
+    value.push_str(scope);
+    let _ = write!(value, ", max-age={secs}");
+    value.push_str(suffix);
+    value
 }
 
 /// Who may keep a copy of a response below this edge.

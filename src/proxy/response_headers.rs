@@ -2,8 +2,10 @@
 //! (RFC 9211), CORS, and the downstream `Cache-Control` of the object class.
 //! (`Age` on hits is set by Pingora from the stored object, RFC 9111 5.1.)
 
+use std::fmt::Write;
 use std::time::Duration;
 
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::Result;
 
@@ -16,7 +18,8 @@ use crate::cache::CachePolicy;
 #[derive(Debug, Clone)]
 pub struct ResponseDecor {
     pub edge_id: String,
-    pub allow_origin: Option<String>,
+    /// `Access-Control-Allow-Origin`, built once (each response shares its bytes).
+    pub allow_origin: Option<HeaderValue>,
 }
 
 impl ResponseDecor {
@@ -28,17 +31,20 @@ impl ResponseDecor {
         policy: &CachePolicy,
         lifetime: Option<Duration>,
     ) -> Result<()> {
-        let entry = self.cache_status(ctx, lifetime);
         // RFC 9211 2: each cache appends its entry; the one nearest the
         // origin comes first.
-        let value = match resp
+        let upstream = resp
             .headers
             .get("cache-status")
             .and_then(|v| v.to_str().ok())
-        {
-            Some(upstream) if !upstream.is_empty() => format!("{upstream}, {entry}"),
-            _ => entry,
-        };
+            .filter(|v| !v.is_empty());
+        let mut value =
+            String::with_capacity(upstream.map_or(0, |u| u.len() + 2) + self.edge_id.len() + 24);
+        if let Some(upstream) = upstream {
+            value.push_str(upstream);
+            value.push_str(", ");
+        }
+        self.push_cache_status(&mut value, ctx, lifetime);
         resp.insert_header("Cache-Status", value)?;
         // on a token route only the player's own cache may keep a copy (another
         // edge of the deployment, which checks tokens itself, may)
@@ -61,32 +67,32 @@ impl ResponseDecor {
     /// CORS headers, when enabled: any response a browser player reads.
     pub fn cors(&self, resp: &mut ResponseHeader) -> Result<()> {
         if let Some(origin) = &self.allow_origin {
-            resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str())?;
+            resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone())?;
             // hls.js reads Age for LL-HLS tune-in; browsers hide it unless
             // exposed, as they hide why a token was refused.
             resp.insert_header(
                 http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                "Age, Cache-Status, Content-Length, X-Token-Error",
+                HeaderValue::from_static("Age, Cache-Status, Content-Length, X-Token-Error"),
             )?;
         }
         Ok(())
     }
 
-    /// This edge's `Cache-Status` entry.
-    pub fn cache_status(&self, ctx: &RequestCtx, lifetime: Option<Duration>) -> String {
-        let id = &self.edge_id;
-        match ctx.cache {
-            CacheResult::Hit => match ctx.remaining_ttl.or(lifetime) {
-                Some(ttl) => format!("{id}; hit; ttl={}", ttl.as_secs()),
-                None => format!("{id}; hit"),
-            },
-            CacheResult::Coalesced => format!("{id}; fwd=miss; collapsed"),
-            CacheResult::Miss if ctx.storing && ctx.class.is_media() => {
-                format!("{id}; fwd=miss; stored")
+    /// Appends this edge's `Cache-Status` entry to `out` (one allocation per response).
+    fn push_cache_status(&self, out: &mut String, ctx: &RequestCtx, lifetime: Option<Duration>) {
+        out.push_str(&self.edge_id);
+        out.push_str(match ctx.cache {
+            CacheResult::Hit => "; hit",
+            CacheResult::Coalesced => "; fwd=miss; collapsed",
+            CacheResult::Miss if ctx.storing && ctx.class.is_media() => "; fwd=miss; stored",
+            CacheResult::Miss => "; fwd=miss",
+            CacheResult::Stale => "; hit; fwd=stale",
+            CacheResult::Bypass | CacheResult::Refused => "; fwd=bypass",
+        });
+        if ctx.cache == CacheResult::Hit {
+            if let Some(ttl) = ctx.remaining_ttl.or(lifetime) {
+                let _ = write!(out, "; ttl={}", ttl.as_secs());
             }
-            CacheResult::Miss => format!("{id}; fwd=miss"),
-            CacheResult::Stale => format!("{id}; hit; fwd=stale"),
-            CacheResult::Bypass | CacheResult::Refused => format!("{id}; fwd=bypass"),
         }
     }
 }

@@ -17,19 +17,17 @@ pub fn finish(book: &StreamBook, session: &Session, ctx: &RequestCtx, status: u1
     let Some(stream) = stream(ctx) else {
         return;
     };
-    let address;
-    let viewer = match ctx.session_id() {
-        Some(id) => id,
+    let now = Instant::now();
+    match ctx.session_id() {
+        Some(id) => book.saw_viewer(stream, id, now),
         None => {
-            address = session
+            let address = session
                 .client_addr()
                 .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            address.as_str()
+                .map(|a| a.ip());
+            book.saw_viewer(stream, address, now)
         }
-    };
-    book.saw_viewer(stream, viewer, Instant::now());
+    }
 }
 
 fn stream(ctx: &RequestCtx) -> Option<&str> {

@@ -13,6 +13,13 @@
 //! any object revalidated by a 304), whose `updated` no setter can express,
 //! keeps Pingora's own serialized form of them (a few dozen bytes of msgpack,
 //! exact).
+//!
+//! The header is kept without Pingora's map of header-name spellings: every
+//! hit clones it twice (here and in Pingora's hit path) and adds a handful of
+//! headers, and each of those copies and inserts would otherwise carry the
+//! map too. Names go out in their standard spelling (`Content-Type`) or in
+//! lower case (other names); HTTP field names are case-insensitive (RFC 9110
+//! 5.1) and HTTP/2 sends them in lower case anyway.
 
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -80,7 +87,7 @@ impl StoredMeta {
         };
         Ok(StoredMeta {
             timing,
-            header: meta.response_header_copy(),
+            header: without_name_case(meta.response_header_copy()),
             class: meta.extensions().get::<StoredClass>().copied(),
             plan: meta.extensions().get::<StorePlan>().copied(),
         })
@@ -146,6 +153,11 @@ impl StoredMeta {
         };
         timing + fields + 64
     }
+}
+
+/// `header` without the map of its names' spellings (see the module docs).
+fn without_name_case(header: ResponseHeader) -> ResponseHeader {
+    ResponseHeader::from(http::response::Parts::from(header))
 }
 
 /// The serialized header of an empty 200 response, made once: what
