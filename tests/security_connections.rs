@@ -33,6 +33,22 @@ async fn connect(edge: &TestEdge) -> Client {
     }
 }
 
+/// Waits until the edge counts `n` open player connections. Cap tests start from zero:
+/// the kit's readiness probe connects to the player listener and closes, and the edge
+/// counts that connection until it has read the close.
+async fn connections_open(edge: &TestEdge, n: f64) {
+    let deadline = Deadline::new(format!("{n} open connections"), Duration::from_secs(5));
+    loop {
+        let text = edge.metrics().await;
+        if metric_value(&text, "hls_edge_connections_open", &[]) == Some(n) {
+            return;
+        }
+        deadline
+            .tick(Duration::from_millis(20), || text.clone())
+            .await;
+    }
+}
+
 async fn counter(edge: &TestEdge, name: &str, label: (&str, &str)) -> f64 {
     metric_value(&edge.metrics().await, name, &[label]).unwrap_or(0.0)
 }
@@ -195,6 +211,7 @@ async fn connections_are_capped_per_client_address() {
         "  max: 100\n  max_per_client: 3\n  idle_timeout: 30s\n",
     )
     .await;
+    connections_open(&edge, 0.0).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut c = connect(&edge).await;
@@ -239,19 +256,11 @@ async fn connections_are_capped_in_all() {
         "  max: 2\n  max_per_client: 50\n  idle_timeout: 30s\n",
     )
     .await;
+    connections_open(&edge, 0.0).await;
     let _a = connect(&edge).await;
     let _b = connect(&edge).await;
     // the two are counted once the edge has accepted them
-    let deadline = Deadline::new("two open connections", Duration::from_secs(5));
-    loop {
-        let text = edge.metrics().await;
-        if metric_value(&text, "hls_edge_connections_open", &[]) == Some(2.0) {
-            break;
-        }
-        deadline
-            .tick(Duration::from_millis(20), || text.clone())
-            .await;
-    }
+    connections_open(&edge, 2.0).await;
     let mut third = connect(&edge).await;
     let refused = third.closed_within(Duration::from_secs(5)).await;
     let text = String::from_utf8_lossy(refused.as_deref().unwrap_or(b"<still open>")).into_owned();

@@ -77,35 +77,12 @@ impl CacheKeyLock for FillAwareLock {
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
     use pingora::cache::trace::Span as TraceSpan;
-    use pingora::cache::{CacheMeta, Storage};
-    use pingora::http::ResponseHeader;
+    use pingora::cache::Storage;
 
     use super::*;
-    use crate::cache::policy::CachePolicy;
-    use crate::cache::{StoredClass, StreamingView};
-    use crate::config::Config;
-    use crate::hls::ObjectClass;
-
-    fn storage() -> &'static MemoryStorage {
-        let text = "origin_groups: {g: {origins: [{url: 'http://127.0.0.1:1'}]}}\nroutes: [{prefix: /, origin_group: g}]\n";
-        let config = Config::parse(text).expect("valid");
-        Box::leak(Box::new(MemoryStorage::new(
-            1 << 20,
-            CachePolicy::new(config.cache),
-        )))
-    }
-
-    fn segment_meta() -> CacheMeta {
-        let header = ResponseHeader::build(200, None).expect("status");
-        let now = SystemTime::now();
-        let mut meta = CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header);
-        meta.extensions_mut()
-            .insert(StoredClass(ObjectClass::Segment));
-        meta
-    }
+    use crate::cache::storage::test_objects::{segment_meta, storage};
+    use crate::cache::StreamingView;
 
     fn is_write(locked: &Locked) -> bool {
         matches!(locked, Locked::Write(_))

@@ -43,6 +43,8 @@ use stored_meta::StoredMeta;
 
 mod fill;
 mod stored_meta;
+#[cfg(test)]
+pub(crate) mod test_objects;
 use crate::hls::{ObjectClass, PlaylistSummary};
 use crate::metrics;
 

@@ -111,7 +111,10 @@ pub(super) fn distinct_addresses(
     for (key, addr) in [("admin.listen", admin), ("packager.listen", packager)] {
         let Some(addr) = addr else { continue };
         if let Some((other, _)) = seen.iter().find(|(_, a)| clash(*a, addr)) {
-            p.push(key, format!("{addr} is also {other}: each listener needs its own port"));
+            p.push(
+                key,
+                format!("{addr} is also {other}: each listener needs its own port"),
+            );
         }
         seen.push((key.to_string(), addr));
     }
@@ -363,14 +366,18 @@ mod tests {
 
     #[test]
     fn two_listeners_never_share_an_address() {
-        let got = problems("  listen: [\"127.0.0.1:8080\"]\nadmin:\n  listen: 0.0.0.0:8080\n  token_env: T");
+        let got = problems(
+            "  listen: [\"127.0.0.1:8080\"]\nadmin:\n  listen: 0.0.0.0:8080\n  token_env: T",
+        );
         assert!(
             got.iter().any(|g| g
                 == "admin.listen: 0.0.0.0:8080 is also edge.listen[0]: each listener needs its own port"),
             "{got:#?}"
         );
         // the admin API's default address, taken by the packager
-        let got = problems("  listen: [\"127.0.0.1:8080\"]\npackager:\n  listen: 127.0.0.1:9090\n  streams: []");
+        let got = problems(
+            "  listen: [\"127.0.0.1:8080\"]\npackager:\n  listen: 127.0.0.1:9090\n  streams: []",
+        );
         assert!(
             got.iter().any(|g| g
                 == "packager.listen: 127.0.0.1:9090 is also admin.listen: each listener needs its own port"),

@@ -4,8 +4,8 @@
 //! may take it before the child binds. Starts that can collide therefore retry
 //! with fresh ports (`retry_on_port_collision`, used by `TestEdge::start_config`).
 
-use std::future::Future;
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Mutex;
 

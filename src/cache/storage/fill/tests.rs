@@ -1,34 +1,9 @@
-use std::time::SystemTime;
-
 use pingora::cache::key::CacheHashKey;
 use pingora::cache::storage::{HitHandler, MissHandler};
-use pingora::http::ResponseHeader;
 
 use super::*;
-use crate::cache::policy::CachePolicy;
-use crate::cache::storage::StoredClass;
+use crate::cache::storage::test_objects::{segment_meta, storage};
 use crate::cache::StreamingView;
-use crate::config::Config;
-use crate::hls::ObjectClass;
-
-fn storage() -> &'static MemoryStorage {
-    let text = "origin_groups: {g: {origins: [{url: 'http://127.0.0.1:1'}]}}\nroutes: [{prefix: /, origin_group: g}]\n";
-    let config = Config::parse(text).expect("valid");
-    Box::leak(Box::new(MemoryStorage::new(
-        1 << 20,
-        CachePolicy::new(config.cache),
-    )))
-}
-
-fn segment_meta() -> CacheMeta {
-    let mut header = ResponseHeader::build(200, None).expect("status");
-    header.insert_header("content-length", "6").expect("header");
-    let now = SystemTime::now();
-    let mut meta = CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, header);
-    meta.extensions_mut()
-        .insert(StoredClass(ObjectClass::Segment));
-    meta
-}
 
 /// The tag a writer's fill is known by.
 fn tag_of(writer: &MissHandler) -> FillTag {
