@@ -7,6 +7,7 @@
 //! - `book`: the counts and the per-connection [`book::Permit`];
 //! - `clock`: the idle / header / keep-alive state machine (pure);
 //! - `stream`: the connection as Pingora reads it, the clock enforced;
+//! - `gather`: a response header sent in one write with its body;
 //! - `app`: the Pingora app wrapper that admits and wraps each connection;
 //! - `report`: metrics and throttled log lines.
 //!
@@ -19,6 +20,7 @@
 mod app;
 mod book;
 mod clock;
+mod gather;
 mod report;
 mod stream;
 

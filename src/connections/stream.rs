@@ -10,14 +10,15 @@
 //! `408 Request Timeout` with `Connection: close` first (RFC 9110 15.5.9), a
 //! silent connection is simply closed (RFC 9112 9.5).
 //!
-//! Everything else (writes, TLS and socket digests, peeking) is the inner
-//! stream's.
+//! Writes go through a [`Gather`], so a response header leaves in one
+//! vectored write with the body that follows it. Everything else (TLS and
+//! socket digests, peeking) is the inner stream's.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -33,6 +34,7 @@ use tokio::time::Sleep;
 
 use super::book::Permit;
 use super::clock::{Clock, TimeoutPhase};
+use super::gather::Gather;
 use super::report;
 
 const REQUEST_TIMEOUT: &[u8] =
@@ -55,6 +57,7 @@ pub struct GuardedStream {
     preface_seen: Option<usize>,
     sleep: Option<Pin<Box<Sleep>>>,
     cut: bool,
+    gather: Gather,
     _permit: Permit,
 }
 
@@ -75,6 +78,7 @@ impl GuardedStream {
             clock: clock.map(|c| Arc::new(Mutex::new(c))),
             sleep: None,
             cut: false,
+            gather: Gather::default(),
             _permit: permit,
         }
     }
@@ -174,15 +178,20 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.gather.poll_write(&mut this.inner, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        ready!(this.gather.poll_release(&mut this.inner, cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.gather.poll_release(&mut this.inner, cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -190,7 +199,9 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        ready!(this.gather.poll_release(&mut this.inner, cx))?;
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -201,6 +212,8 @@ impl AsyncWrite for GuardedStream {
 #[async_trait]
 impl Shutdown for GuardedStream {
     async fn shutdown(&mut self) {
+        let (gather, inner) = (&mut self.gather, &mut self.inner);
+        let _ = std::future::poll_fn(|cx| gather.poll_release(inner, cx)).await;
         self.inner.shutdown().await
     }
 }
