@@ -12,6 +12,7 @@
 
 use std::fmt::Write;
 
+use pingora::cache::key::CacheHashKey;
 use pingora::cache::CacheKey;
 
 use crate::config::{CacheSettings, Cmcd};
@@ -56,7 +57,11 @@ impl CacheKeyBuilder {
         push_kept(&mut primary, query, |name| {
             self.token_params.iter().any(|t| t == name) || self.ignored.iter().any(|t| t == name)
         });
-        CacheKey::new(primary, "")
+        // the primary hash (blake2) computed once: Pingora asks for it at the
+        // lookup and again at the lock
+        let mut key = CacheKey::new(primary, "");
+        key.set_primary_bin_override(key.primary_bin());
+        key
     }
 
     /// The query an origin is sent: without tokens and ignored parameters (`CMCD`
