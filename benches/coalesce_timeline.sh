@@ -22,11 +22,7 @@ source "$root/benches/lib.sh"
 PEERBENCH=$(cd "${PEERBENCH:-$root/../shared/peerbench}" && pwd)
 PEERS=${PEERS:-nginx varnish hls-edge} ROUNDS=${ROUNDS:-3} N=${N:-100}
 SLOW_MS=${SLOW_MS:-300} SEG=${SEG:-/720p/seg_00020.ts}
-export HLS_EDGE_ROOT=${HLS_EDGE_ROOT:-$root}
-export HLS_EDGE_BIN=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
-[[ -x $PEERBENCH/peers.sh ]] || { echo "coalesce_timeline.sh: no peerbench at $PEERBENCH (set PEERBENCH)" >&2; exit 1; }
-[[ " $PEERS " != *" hls-edge "* || -x $HLS_EDGE_BIN ]] ||
-  { echo "coalesce_timeline.sh: $HLS_EDGE_BIN missing: run cargo build --release" >&2; exit 1; }
+bench_peers_ready coalesce_timeline.sh
 RESULTS=${RESULTS:-/tmp/hls-edge-bench/coalesce-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS"
 bench_peerbench_env "$RESULTS"

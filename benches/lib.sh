@@ -78,3 +78,17 @@ bench_cpu_ticks() { awk -v c="cpu$1" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$
 
 # Busy % of a CPU between two bench_cpu_ticks readings.
 bench_cpu_busy() { echo "$1 $2" | awk '{ printf "%.0f", ($4 > $2) ? 100 * ($3 - $1) / ($4 - $2) : 0 }'; }
+
+# For the scripts that run hls-edge beside peerbench's peers, with PEERBENCH and PEERS set:
+# exports HLS_EDGE_ROOT and HLS_EDGE_BIN (this checkout's release build unless set) and
+# exits with a message naming SCRIPT if peerbench is missing or, when PEERS includes
+# hls-edge, the edge is not built.
+bench_peers_ready() {
+  local script=$1 root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  export HLS_EDGE_ROOT=${HLS_EDGE_ROOT:-$root}
+  export HLS_EDGE_BIN=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
+  [[ -x $PEERBENCH/peers.sh ]] || { echo "$script: no peerbench at $PEERBENCH (set PEERBENCH)" >&2; exit 1; }
+  [[ " $PEERS " != *" hls-edge "* || -x $HLS_EDGE_BIN ]] ||
+    { echo "$script: $HLS_EDGE_BIN missing: run cargo build --release" >&2; exit 1; }
+}

@@ -27,11 +27,7 @@ source "$root/benches/lib.sh"
 PEERBENCH=$(cd "${PEERBENCH:-$root/../shared/peerbench}" && pwd)
 PEERS=${PEERS:-nginx varnish hls-edge} ROUNDS=${ROUNDS:-1} POLLERS=${POLLERS:-500}
 DURATION=${DURATION:-30} MODES=${MODES:-player fast}
-export HLS_EDGE_ROOT=${HLS_EDGE_ROOT:-$root}
-export HLS_EDGE_BIN=${HLS_EDGE_BIN:-$root/target/release/hls-edge}
-[[ -x $PEERBENCH/peers.sh ]] || { echo "live_pollers.sh: no peerbench at $PEERBENCH (set PEERBENCH)" >&2; exit 1; }
-[[ " $PEERS " != *" hls-edge "* || -x $HLS_EDGE_BIN ]] ||
-  { echo "live_pollers.sh: $HLS_EDGE_BIN missing: run cargo build --release" >&2; exit 1; }
+bench_peers_ready live_pollers.sh
 RESULTS=${RESULTS:-/tmp/hls-edge-bench/live_pollers-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS"
 bench_peerbench_env "$RESULTS"
