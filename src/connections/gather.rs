@@ -101,7 +101,11 @@ mod tests {
     }
 
     impl Recorder {
-        fn take(&mut self, call: &'static str, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        fn take(
+            &mut self,
+            call: &'static str,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
             if self.blocked {
                 return Poll::Pending;
             }
