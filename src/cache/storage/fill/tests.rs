@@ -184,17 +184,7 @@ async fn playlists_see_no_fill_in_progress_and_a_reader_can_seek() {
         "a non-streaming fill fails at once"
     );
 
-    let view: &'static StreamingView = Box::leak(Box::new(StreamingView::new(base)));
-    let key = CacheKey::new("ranged", "");
-    let mut fill = view
-        .get_miss_handler(&key, &segment_meta(), &span())
-        .await
-        .expect("fill");
-    let (_, mut reader) = view
-        .lookup(&key, &span())
-        .await
-        .expect("lookup")
-        .expect("partial");
+    let (_, _, _, mut fill, mut reader) = fill_with_reader("ranged").await;
     reader.seek(2, Some(5)).expect("seek");
     fill.write_body(Bytes::from_static(b"abc"), false)
         .await
