@@ -3,7 +3,8 @@
 #   benches/scaling.sh [ROUNDS] [SECONDS]        (default 3 rounds of 10 s per run)
 # Env: HLS_EDGE_BIN (default target/release/hls-edge; build it first with
 # cargo build --release), CONNS (wrk connections, default 64), THREADS (the worker
-# thread counts to run, default "1 2").
+# thread counts to run, default "1 2"), WORK_STEALING (edge.work_stealing: true or
+# false; default the edge's default).
 # Starts a static origin with a 1 KB VOD playlist and a 750 KB segment, then per
 # round and per thread count (1, 2) a fresh edge (the config of benches/peer.sh
 # with edge.threads set), warms both objects, and runs wrk -t1 for SECONDS on
@@ -45,8 +46,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 start_edge() { # THREADS -> sets edge_pid, port
   local threads=$1 admin_port
   port=$(free_port); admin_port=$(free_port)
+  local stealing=
+  [[ -n ${WORK_STEALING:-} ]] && stealing="\\n  work_stealing: $WORK_STEALING"
   bench_edge_config "$port" "$origin_port" "$admin_port" |
-    sed "s/^  threads: 1$/  threads: $threads/" >"$dir/edge.yaml"
+    sed "s/^  threads: 1$/  threads: $threads$stealing/" >"$dir/edge.yaml"
   if [[ $threads == 1 ]]; then
     taskset -c 0 "$bin" -c "$dir/edge.yaml" >"$dir/edge.log" 2>&1 &
   else

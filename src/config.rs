@@ -55,6 +55,10 @@ pub struct EdgeSettings {
     pub http2_max_streams: u32,
     /// Pingora worker threads of the proxy service.
     pub threads: usize,
+    /// Whether the proxy's worker threads share their queued tasks (one
+    /// multi-threaded runtime) or each keeps its own connections (one
+    /// single-threaded runtime per thread).
+    pub work_stealing: bool,
     /// How long a graceful shutdown lets requests in flight finish.
     pub grace_period: Duration,
     /// The secret shared with the other edges of the deployment: requests
@@ -271,6 +275,7 @@ fn validate(file: ConfigFile, p: &mut Problems) -> Option<Config> {
             hsts_max_age,
             http2_max_streams,
             threads,
+            work_stealing: edge.work_stealing.unwrap_or(true),
             grace_period: grace_period?,
             peer_secret,
         },

@@ -3,8 +3,10 @@
 //! Labels are bounded sets: route names from the config, object classes,
 //! status classes and cache results. Never a raw path or a session id.
 
+mod requests;
 mod transport;
 
+pub use requests::RouteRequests;
 pub use transport::*;
 
 use once_cell::sync::Lazy;
@@ -485,15 +487,10 @@ pub fn register_all() {
 
 /// Counts one finished request (the hit ratios follow at the next read:
 /// `refresh_hit_ratios`).
+/// A routed request is counted by its route's `RouteRequests`, which resolves
+/// the same series once.
 pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_bytes: usize) {
-    let status_class = match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "none",
-    };
+    let status_class = requests::status_class(status);
     REQUESTS
         .with_label_values(&[route, class, status_class, cache])
         .inc();

@@ -26,6 +26,7 @@ pub mod access_log;
 mod admission;
 pub mod context;
 pub mod delivery;
+pub mod fields;
 mod freshness;
 mod low_latency;
 mod media_resume;
@@ -456,13 +457,18 @@ impl ProxyHttp for Edge {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         origin_choice::finished(ctx);
         freshness::settle_failed(session, ctx);
-        metrics::record_request(
-            ctx.route_name(),
-            ctx.class.label(),
-            status,
-            ctx.cache.label(),
-            ctx.body_bytes,
-        );
+        match &ctx.route {
+            Some(route) => route
+                .requests
+                .record(ctx.class, status, ctx.cache, ctx.body_bytes),
+            None => metrics::record_request(
+                ctx.route_name(),
+                ctx.class.label(),
+                status,
+                ctx.cache.label(),
+                ctx.body_bytes,
+            ),
+        }
         stream_stats::finish(&self.streams, session, ctx, status);
         delivery::Delivery::logging(session);
         if let Some(log) = &self.access_log {

@@ -88,23 +88,41 @@ pub fn normalise(raw: &str) -> Result<Cow<'_, str>, PathRefusal> {
     if !raw.starts_with('/') {
         return Err(PathRefusal::NotAbsolute);
     }
+    if raw.bytes().all(is_plain) {
+        // the common case: nothing to rewrite or decode, no lookalike (all
+        // ASCII); only the dot-segment rule can still refuse it
+        if has_dot_segment(raw) {
+            return Err(PathRefusal::DotSegment);
+        }
+        return Ok(Cow::Borrowed(raw));
+    }
     let (normal, decoded) = rewrite_escapes(raw)?;
     let decoded = String::from_utf8(decoded).map_err(|_| PathRefusal::NotUtf8)?;
     if decoded.contains(LOOKALIKES) {
         return Err(PathRefusal::Lookalike);
     }
-    let dot_segment = decoded.split('/').any(|segment| {
-        // `..;jsessionid=x` is `..` to servlet containers
-        let name = segment.split(';').next().unwrap_or(segment);
-        name == "." || name == ".."
-    });
-    if dot_segment {
+    if has_dot_segment(&decoded) {
         return Err(PathRefusal::DotSegment);
     }
     Ok(if normal == raw {
         Cow::Borrowed(raw)
     } else {
         Cow::Owned(normal)
+    })
+}
+
+/// A byte that stays as it is and that no rule looks at: printable ASCII
+/// other than `%` (an escape), a backslash, `?` and `#`.
+fn is_plain(b: u8) -> bool {
+    matches!(b, b' '..=b'~') && !matches!(b, b'%' | b'\\' | b'?' | b'#')
+}
+
+/// A `.` or `..` segment, also with path parameters: `..;jsessionid=x` is
+/// `..` to servlet containers.
+fn has_dot_segment(decoded: &str) -> bool {
+    decoded.as_bytes().split(|&b| b == b'/').any(|segment| {
+        let name = segment.split(|&b| b == b';').next().unwrap_or(segment);
+        name == b"." || name == b".."
     })
 }
 
@@ -253,6 +271,30 @@ mod tests {
             ("/hls/a.ts#x", QueryInPath),
         ] {
             assert_eq!(normalise(raw), Err(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn the_plain_path_shortcut_agrees_with_the_full_rules() {
+        // every printable ASCII byte in a few positions: the shortcut taken
+        // or not, the answer is the one of the byte-by-byte rules
+        for b in b' '..=b'~' {
+            let c = b as char;
+            for raw in [
+                format!("/hls/a{c}b.ts"),
+                format!("/hls/{c}/x"),
+                format!("/{c}{c}/x"),
+                format!("/hls/x.ts{c}"),
+            ] {
+                let full = rewrite_escapes(&raw).and_then(|(normal, decoded)| {
+                    let decoded = String::from_utf8(decoded).map_err(|_| PathRefusal::NotUtf8)?;
+                    if has_dot_segment(&decoded) {
+                        return Err(PathRefusal::DotSegment);
+                    }
+                    Ok(normal)
+                });
+                assert_eq!(normalise(&raw).map(Cow::into_owned), full, "{raw:?}");
+            }
         }
     }
 

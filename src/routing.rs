@@ -59,6 +59,8 @@ pub struct Route {
     pub tokens: Option<RouteTokens>,
     /// Stores for the HLS lifetimes whatever lifetime the origin gives.
     pub override_origin_ttl: bool,
+    /// Its requests' counters (`hls_edge_requests_total{route}` and companions).
+    pub requests: crate::metrics::RouteRequests,
 }
 
 /// All routes, longest prefix first.
@@ -95,6 +97,7 @@ impl RouteTable {
                 group: group.clone(),
                 tokens,
                 override_origin_ttl: r.override_origin_ttl,
+                requests: crate::metrics::RouteRequests::new(&r.name),
             }));
         }
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

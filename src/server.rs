@@ -39,6 +39,7 @@ pub enum StartError {
 fn server_conf(config: &Config) -> ServerConf {
     let mut conf = ServerConf {
         threads: config.edge.threads,
+        work_stealing: config.edge.work_stealing,
         grace_period_seconds: Some(config.edge.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.edge.grace_period.as_secs().max(1)),
         upstream_keepalive_pool_size: 256,

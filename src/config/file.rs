@@ -51,6 +51,8 @@ pub struct EdgeFile {
     /// Addresses, or maps with `addr`, `tls`, `h2c` (see `config::listeners`).
     pub listen: Option<Vec<Value>>,
     pub threads: Option<usize>,
+    /// Whether an idle worker thread may take tasks queued on another.
+    pub work_stealing: Option<bool>,
     /// `Strict-Transport-Security: max-age` sent on TLS responses (RFC 6797).
     pub hsts_max_age: Option<String>,
     /// HTTP/2 streams one player connection may have open at once.

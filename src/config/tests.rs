@@ -269,3 +269,14 @@ origin_groups: {g: {origins: [{url: 'http://127.0.0.1:1'}], health: {failure_rat
     );
     assert!(c.routes[0].override_origin_ttl);
 }
+
+#[test]
+fn work_stealing_is_on_unless_turned_off() {
+    let c = Config::parse(MINIMAL).expect("valid");
+    assert!(c.edge.work_stealing);
+    let c = Config::parse(&format!("edge: {{work_stealing: false}}\n{MINIMAL}")).expect("valid");
+    assert!(!c.edge.work_stealing);
+    let err = Config::parse(&format!("edge: {{work_stealing: sometimes}}\n{MINIMAL}"))
+        .expect_err("invalid");
+    assert!(err.to_string().contains("work_stealing"), "{err}");
+}

@@ -37,8 +37,8 @@ impl ObjectClass {
     /// [`BlockingPlaylist`](Self::BlockingPlaylist). `.mp4` is an init section when its
     /// file name contains `init`, a segment otherwise.
     pub fn from_request(path: &str, query: Option<&str>) -> ObjectClass {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let Some((_, extension)) = name.rsplit_once('.') else {
+        let name = after_last(path, b'/').unwrap_or(path);
+        let Some(extension) = after_last(name, b'.') else {
             return ObjectClass::Other;
         };
         let is = |candidate: &str| extension.eq_ignore_ascii_case(candidate);
@@ -110,6 +110,12 @@ impl ObjectClass {
 
 /// rfc8216bis §6.2.5.2: `_HLS_msn=<M>` asks the server to hold the request until segment M
 /// exists. Directive names are case-sensitive.
+/// What follows the last `byte` (ASCII) in `text`.
+fn after_last(text: &str, byte: u8) -> Option<&str> {
+    let at = text.bytes().rposition(|b| b == byte)?;
+    Some(&text[at + 1..])
+}
+
 fn has_blocking_directive(query: &str) -> bool {
     query
         .split('&')

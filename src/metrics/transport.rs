@@ -4,7 +4,9 @@
 //! and certificate names from the config, and small fixed sets.
 
 use once_cell::sync::Lazy;
-use prometheus::{register_gauge_vec, register_int_counter_vec, GaugeVec, IntCounterVec};
+use prometheus::{
+    register_gauge_vec, register_int_counter_vec, GaugeVec, IntCounter, IntCounterVec,
+};
 
 /// Completed TLS handshakes by listener and TLS version.
 pub static TLS_HANDSHAKES: Lazy<IntCounterVec> = Lazy::new(|| {
@@ -57,6 +59,13 @@ pub static REQUESTS_BY_PROTOCOL: Lazy<IntCounterVec> = Lazy::new(|| {
     )
     .expect("metric names are unique")
 });
+
+/// `REQUESTS_BY_PROTOCOL{protocol="h1"}` and `{protocol="h2"}`, resolved once
+/// (one of them is counted on every request).
+pub static H1_REQUESTS: Lazy<IntCounter> =
+    Lazy::new(|| REQUESTS_BY_PROTOCOL.with_label_values(&["h1"]));
+pub static H2_REQUESTS: Lazy<IntCounter> =
+    Lazy::new(|| REQUESTS_BY_PROTOCOL.with_label_values(&["h2"]));
 
 /// Playlist responses sent compressed, by content coding (`gzip`, `br`, `zstd`).
 pub static COMPRESSED_RESPONSES: Lazy<IntCounterVec> = Lazy::new(|| {

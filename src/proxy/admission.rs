@@ -18,6 +18,9 @@
 //! Every refusal is counted (`hls_edge_refused_requests_total{reason}` or
 //! the token rejections) and logged with the path redacted.
 
+use std::borrow::Cow;
+
+use http::header::HeaderName;
 use http::Method;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -34,6 +37,9 @@ use crate::metrics;
 use crate::redaction;
 use crate::request_path;
 use crate::routing::RouteTable;
+
+/// RFC 8586's field.
+const CDN_LOOP: HeaderName = HeaderName::from_static("cdn-loop");
 
 /// Returns `Ok(true)` when the request was answered here.
 pub async fn admit(
@@ -87,20 +93,23 @@ fn gate(
     if req.method != Method::GET && req.method != Method::HEAD {
         return Some((405, "method"));
     }
-    if carries_edge_id(req.headers.get_all("cdn-loop"), edge_id) {
+    if carries_edge_id(req.headers.get_all(&CDN_LOOP), edge_id) {
         return Some((508, "loop"));
     }
-    let path = match request_path::normalise(req.uri.path()) {
-        Ok(path) => path.into_owned(),
+    let normalised = match request_path::normalise(req.uri.path()) {
+        Ok(Cow::Borrowed(_)) => None,
+        Ok(Cow::Owned(normal)) => Some(normal),
         Err(why) => {
             tracing::info!(reason = why.reason(), path = %redaction::target(&ctx.sent_path), "path refused");
             return Some((400, "bad-path"));
         }
     };
-    if path != req.uri.path() && set_path(session, &path).is_err() {
-        return Some((400, "bad-path"));
+    if let Some(normal) = normalised {
+        if set_path(session, &normal).is_err() {
+            return Some((400, "bad-path"));
+        }
     }
-    match routes.find(&path) {
+    match routes.find(session.req_header().uri.path()) {
         Some(route) => {
             ctx.route = Some(route.clone());
             None
@@ -149,7 +158,11 @@ async fn check_token(
 /// What the later phases need once the request is admitted.
 fn settle(session: &mut Session, ctx: &mut RequestCtx) {
     let uri = &session.req_header().uri;
-    ctx.class = ObjectClass::from_request(uri.path(), uri.query());
+    // the class `admit` set holds unless the path changed since (normalised,
+    // or a path token taken out of it)
+    if uri.path() != ctx.sent_path {
+        ctx.class = ObjectClass::from_request(uri.path(), uri.query());
+    }
     ctx.shard_key = uri.path().to_string();
     if ctx.class.is_playlist() {
         // playlists are small and may be rewritten per viewer: always whole

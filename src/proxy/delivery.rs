@@ -19,6 +19,7 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use super::context::RequestCtx;
+use super::fields;
 use crate::config::{CompressionSettings, Config};
 use crate::metrics;
 
@@ -128,14 +129,11 @@ impl Delivery {
 
     /// Counts what the compressor did for this response.
     pub fn logging(session: &Session) {
-        let protocol = if session.as_downstream().is_http2() {
-            "h2"
+        if session.as_downstream().is_http2() {
+            metrics::H2_REQUESTS.inc();
         } else {
-            "h1"
-        };
-        metrics::REQUESTS_BY_PROTOCOL
-            .with_label_values(&[protocol])
-            .inc();
+            metrics::H1_REQUESTS.inc();
+        }
         let info = session
             .downstream_modules_ctx
             .get::<ResponseCompression>()
@@ -182,7 +180,12 @@ fn add_vary_accept_encoding(resp: &mut ResponseHeader) -> Result<()> {
         })
     });
     if !present {
-        resp.append_header(http::header::VARY, "Accept-Encoding")?;
+        fields::edit(resp, |f| {
+            f.append(
+                http::header::VARY,
+                HeaderValue::from_static("Accept-Encoding"),
+            )
+        })?;
     }
     Ok(())
 }

@@ -18,7 +18,9 @@
 //! What goes on to the origin (hop-by-hop fields removed, origin-form) is
 //! `upstream_request`'s job.
 
-use http::header::{HeaderMap, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    HeaderMap, HeaderName, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, UPGRADE,
+};
 use http::uri::{Authority, Uri};
 use http::Version;
 use pingora::http::RequestHeader;
@@ -82,11 +84,14 @@ fn check_header(req: &mut RequestHeader) -> Result<(), MessageRefusal> {
     check_host(&req.headers, req.version)
 }
 
+/// The HTTP/2 cleartext upgrade's settings (RFC 7540 3.2.1).
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
 /// An `Upgrade` field, `upgrade` among the `Connection` options, or the
 /// HTTP/2 cleartext upgrade's `HTTP2-Settings`.
 fn asks_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
-        || headers.contains_key("http2-settings")
+        || headers.contains_key(&HTTP2_SETTINGS)
         || headers
             .get_all(CONNECTION)
             .iter()

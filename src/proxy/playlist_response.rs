@@ -21,12 +21,14 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
 use pingora::cache::CachePhase;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
 use super::context::RequestCtx;
+use super::fields;
 use super::playlist_tokens::TokenRewrite;
 use crate::cache::storage::stored_body;
 use crate::hls::{Playlist, PlaylistSummary};
@@ -74,8 +76,10 @@ pub fn start(
         Some((body, summary)) => {
             let summary = summary.unwrap_or_else(|| PlaylistSummary::of(ctx.class, &body));
             let out = stages(ctx, tokens.as_ref(), body, &summary, book);
-            resp.remove_header(&http::header::TRANSFER_ENCODING);
-            resp.insert_header(http::header::CONTENT_LENGTH, out.len())?;
+            fields::edit(resp, |f| {
+                f.remove(&http::header::TRANSFER_ENCODING);
+                f.insert(http::header::CONTENT_LENGTH, HeaderValue::from(out.len()))
+            })?;
             State::Ready(out)
         }
         None => {
@@ -84,8 +88,13 @@ pub fn start(
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok());
             // the guard or the token rewrite may change its length
-            resp.remove_header(&http::header::CONTENT_LENGTH);
-            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+            fields::edit(resp, |f| {
+                f.remove(&http::header::CONTENT_LENGTH);
+                f.insert(
+                    http::header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                )
+            })?;
             State::Collecting {
                 body: BytesMut::new(),
                 expected,

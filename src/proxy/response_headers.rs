@@ -5,14 +5,18 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use http::HeaderValue;
+use http::header::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::Result;
 
 use super::context::{CacheResult, RequestCtx};
+use super::fields::{self, Fields};
 use crate::cache::directives::Downstream;
 use crate::cache::policy::Audience;
 use crate::cache::CachePolicy;
+
+/// RFC 9211's field.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// Settings for the response headers, fixed at start-up.
 #[derive(Debug, Clone)]
@@ -35,7 +39,7 @@ impl ResponseDecor {
         // origin comes first.
         let upstream = resp
             .headers
-            .get("cache-status")
+            .get(&CACHE_STATUS)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
         let mut value =
@@ -45,7 +49,7 @@ impl ResponseDecor {
             value.push_str(", ");
         }
         self.push_cache_status(&mut value, ctx, lifetime);
-        resp.insert_header("Cache-Status", value)?;
+        let cache_status = fields::value(value)?;
         // on a token route only the player's own cache may keep a copy (another
         // edge of the deployment, which checks tokens itself, may)
         let protected = ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) && !ctx.from_peer;
@@ -57,20 +61,30 @@ impl ResponseDecor {
         let status = resp.status.as_u16();
         let origin = Downstream::read(resp);
         let class = ctx.decor_class.unwrap_or(ctx.class);
-        if let Some(cc) = policy.downstream_cache_control(class, status, lifetime, audience, origin)
-        {
-            resp.insert_header(http::header::CACHE_CONTROL, cc)?;
-        }
-        self.cors(resp)
+        let cache_control = policy
+            .downstream_cache_control(class, status, lifetime, audience, origin)
+            .map(fields::value)
+            .transpose()?;
+        fields::edit(resp, |f| {
+            f.insert(CACHE_STATUS, cache_status)?;
+            if let Some(cc) = cache_control {
+                f.insert(http::header::CACHE_CONTROL, cc)?;
+            }
+            self.cors_fields(f)
+        })
     }
 
     /// CORS headers, when enabled: any response a browser player reads.
     pub fn cors(&self, resp: &mut ResponseHeader) -> Result<()> {
+        fields::edit(resp, |f| self.cors_fields(f))
+    }
+
+    fn cors_fields(&self, f: &mut Fields<'_>) -> Result<()> {
         if let Some(origin) = &self.allow_origin {
-            resp.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone())?;
+            f.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone())?;
             // hls.js reads Age for LL-HLS tune-in; browsers hide it unless
             // exposed, as they hide why a token was refused.
-            resp.insert_header(
+            f.insert(
                 http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
                 HeaderValue::from_static("Age, Cache-Status, Content-Length, X-Token-Error"),
             )?;

@@ -13,13 +13,25 @@ use super::{Deadline, TestEdge};
 /// `requests` since `before` (the count is written once the response is
 /// sent, so a scrape right after the last response could miss it).
 pub async fn scrape_after(edge: &TestEdge, before: &str, requests: f64) -> String {
-    let deadline = Deadline::new(
-        format!("hls_edge_requests_total growing by {requests}"),
-        Duration::from_secs(10),
-    );
+    scrape_until(edge, before, "hls_edge_requests_total", &[], requests).await
+}
+
+/// Scrapes `/metrics` until the series of `name` matching `labels` have grown
+/// by `by` since `before`. A request's counters are separate families and a
+/// scrape reads them one after the other, so a scrape may see one of them
+/// counted and not yet another. Panics with the last scrape when the
+/// deadline passes first.
+pub async fn scrape_until(
+    edge: &TestEdge,
+    before: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    by: f64,
+) -> String {
+    let deadline = Deadline::new(format!("{name} growing by {by}"), Duration::from_secs(10));
     loop {
         let text = edge.metrics().await;
-        if delta(before, &text, "hls_edge_requests_total", &[]) >= requests {
+        if delta(before, &text, name, labels) >= by {
             return text;
         }
         deadline

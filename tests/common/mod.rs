@@ -60,7 +60,7 @@ pub mod tls;
 pub mod tokens;
 mod wire;
 
-pub use admin::{scrape_after, status_json, stream_in};
+pub use admin::{scrape_after, scrape_until, status_json, stream_in};
 pub use cache_status::{cache_status, cache_status_of, parse_cache_status, CacheStatusEntry};
 pub use client::{
     concurrent_gets, concurrent_gets_with, http_get, http_head, http_request, timed_get, Client,
