@@ -42,8 +42,9 @@ const RENDITION_WINDOW: Duration = Duration::from_secs(30);
 /// path segment after the prefix, or the route's name for objects directly under it.
 pub fn stream_of<'a>(route: &'a str, prefix: &str, path: &'a str) -> Option<&'a str> {
     let rest = path.strip_prefix(prefix)?.trim_start_matches('/');
-    match rest.split_once('/') {
-        Some((stream, more)) if !stream.is_empty() && !more.is_empty() => Some(stream),
+    // a byte scan: cheaper than `split_once` on a short path, on every request
+    match rest.bytes().position(|b| b == b'/') {
+        Some(at) if at > 0 && at + 1 < rest.len() => Some(&rest[..at]),
         Some(_) => None,
         None => (!rest.is_empty()).then_some(route),
     }
