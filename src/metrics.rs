@@ -487,6 +487,7 @@ pub fn register_all() {
 
 /// Counts one finished request (the hit ratios follow at the next read:
 /// `refresh_hit_ratios`).
+///
 /// A routed request is counted by its route's `RouteRequests`, which resolves
 /// the same series once.
 pub fn record_request(route: &str, class: &str, status: u16, cache: &str, body_bytes: usize) {

@@ -96,6 +96,12 @@ pub fn normalise(raw: &str) -> Result<Cow<'_, str>, PathRefusal> {
         }
         return Ok(Cow::Borrowed(raw));
     }
+    normalise_escaped(raw)
+}
+
+/// `normalise` for a path with escapes, non-ASCII or refused bytes: every
+/// rule, byte by byte.
+fn normalise_escaped(raw: &str) -> Result<Cow<'_, str>, PathRefusal> {
     let (normal, decoded) = rewrite_escapes(raw)?;
     let decoded = String::from_utf8(decoded).map_err(|_| PathRefusal::NotUtf8)?;
     if decoded.contains(LOOKALIKES) {
@@ -286,14 +292,11 @@ mod tests {
                 format!("/{c}{c}/x"),
                 format!("/hls/x.ts{c}"),
             ] {
-                let full = rewrite_escapes(&raw).and_then(|(normal, decoded)| {
-                    let decoded = String::from_utf8(decoded).map_err(|_| PathRefusal::NotUtf8)?;
-                    if has_dot_segment(&decoded) {
-                        return Err(PathRefusal::DotSegment);
-                    }
-                    Ok(normal)
-                });
-                assert_eq!(normalise(&raw).map(Cow::into_owned), full, "{raw:?}");
+                assert_eq!(
+                    normalise(&raw).map(Cow::into_owned),
+                    normalise_escaped(&raw).map(Cow::into_owned),
+                    "{raw:?}"
+                );
             }
         }
     }

@@ -108,14 +108,14 @@ impl ObjectClass {
     }
 }
 
-/// rfc8216bis §6.2.5.2: `_HLS_msn=<M>` asks the server to hold the request until segment M
-/// exists. Directive names are case-sensitive.
 /// What follows the last `byte` (ASCII) in `text`.
 fn after_last(text: &str, byte: u8) -> Option<&str> {
     let at = text.bytes().rposition(|b| b == byte)?;
     Some(&text[at + 1..])
 }
 
+/// rfc8216bis §6.2.5.2: `_HLS_msn=<M>` asks the server to hold the request until segment M
+/// exists. Directive names are case-sensitive.
 fn has_blocking_directive(query: &str) -> bool {
     query
         .split('&')

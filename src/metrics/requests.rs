@@ -87,7 +87,7 @@ fn count(counters: &Counters, body_bytes: usize) {
 }
 
 /// The `status` label of a status code: its index in `STATUS_CLASSES`.
-pub(super) fn status_slot(status: u16) -> usize {
+fn status_slot(status: u16) -> usize {
     match status {
         100..=199 => 0,
         200..=299 => 1,
