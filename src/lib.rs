@@ -14,6 +14,7 @@ pub mod hls;
 pub mod packager;
 
 pub mod admin;
+pub mod allocator;
 pub mod auth;
 pub mod cache;
 pub mod connections;

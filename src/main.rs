@@ -12,7 +12,7 @@ mod token_cli;
 /// mimalloc rather than the system allocator: fewer instructions per
 /// allocation on the hit path (docs/performance.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: hls_edge::allocator::EdgeAllocator = hls_edge::allocator::EdgeAllocator;
 
 /// Edge HLS caching proxy on Pingora.
 #[derive(Debug, Parser)]

@@ -87,8 +87,12 @@ impl Delivery {
         // whatever this response is, the next one for the URL may be
         // compressed: shared caches must key on Accept-Encoding (RFC 9110 12.5.5)
         add_vary_accept_encoding(resp)?;
-        let head = session.req_header().method == http::Method::HEAD;
-        if resp.status.as_u16() == 200 && !head {
+        let req = session.req_header();
+        let head = req.method == http::Method::HEAD;
+        // a request without Accept-Encoding gets identity (RFC 9110 12.5.3):
+        // the module is left off rather than asked to find that out
+        let accepts = req.headers.contains_key(http::header::ACCEPT_ENCODING);
+        if resp.status.as_u16() == 200 && !head && accepts {
             if let Some(module) = compression(session) {
                 module.adjust_level(level);
             }
