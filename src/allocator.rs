@@ -33,26 +33,35 @@ fn plain(align: usize, size: usize) -> bool {
     align <= PLAIN_ALIGN && align <= size
 }
 
+/// `plain(size)` for an ordinary alignment, else `aligned(size, align)`.
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`: `layout` has a non-zero size.
+#[inline]
+unsafe fn allocate(
+    layout: Layout,
+    plain_alloc: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned_alloc: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    if plain(layout.align(), layout.size()) {
+        plain_alloc(layout.size()).cast()
+    } else {
+        aligned_alloc(layout.size(), layout.align()).cast()
+    }
+}
+
 // SAFETY: every pointer comes from mimalloc and goes back to it; `plain` only
 // sends mimalloc's unaligned entry points the layouts whose alignment its
 // blocks always have (see the module documentation).
 unsafe impl GlobalAlloc for EdgeAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if plain(layout.align(), layout.size()) {
-            mi::mi_malloc(layout.size()).cast()
-        } else {
-            mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
-        }
+        allocate(layout, mi::mi_malloc, mi::mi_malloc_aligned)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if plain(layout.align(), layout.size()) {
-            mi::mi_zalloc(layout.size()).cast()
-        } else {
-            mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
-        }
+        allocate(layout, mi::mi_zalloc, mi::mi_zalloc_aligned)
     }
 
     #[inline]
