@@ -152,6 +152,27 @@ fn check_host(headers: &HeaderMap, version: Version) -> Result<(), MessageRefusa
 
 /// RFC 9110 7.2 `Host = uri-host [ ":" port ]`.
 fn is_host(text: &str) -> bool {
+    plain_host(text.as_bytes()) || authority_host(text)
+}
+
+/// The form nearly every player sends, `name[:digits]` with a name of
+/// letters, digits, dots and hyphens: a valid `Host` on its face, read
+/// without building an `Authority` (an allocation per request).
+fn plain_host(text: &[u8]) -> bool {
+    let (name, port) = match text.iter().position(|&b| b == b':') {
+        Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
+        None => (text, None),
+    };
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))
+}
+
+/// Any other form, by `http`'s authority grammar: brackets, percent
+/// escapes, sub-delimiters, and everything to refuse.
+fn authority_host(text: &str) -> bool {
     !text.is_empty()
         && !text.contains('@')
         && text
@@ -223,6 +244,23 @@ mod tests {
         let mut h1 = RequestHeader::build("GET", b"/hls/a.ts", None).unwrap();
         h1.insert_header("upgrade", "websocket").unwrap();
         assert_eq!(check_header(&mut h1), Err(MessageRefusal::Upgrade));
+    }
+
+    proptest::proptest! {
+        /// The shortcut never accepts a `Host` the authority grammar refuses,
+        /// so `is_host` answers as `authority_host` alone would.
+        #[test]
+        fn the_plain_host_shortcut_agrees_with_the_grammar(
+            text in "[A-Za-z0-9.:@%\\[\\]_~!$&'()*+,;= /-]{0,24}"
+        ) {
+            proptest::prop_assert_eq!(is_host(&text), authority_host(&text));
+        }
+
+        #[test]
+        fn plain_hosts_are_hosts(text in "[A-Za-z0-9.-]{1,20}(:[0-9]{1,6})?") {
+            proptest::prop_assert!(plain_host(text.as_bytes()));
+            proptest::prop_assert!(authority_host(&text));
+        }
     }
 
     #[test]
