@@ -6,7 +6,7 @@
 //! over-allocating and marking the page as holding interior pointers, which
 //! makes the allocation and every later free on that page slower. Pingora
 //! allocates several such blocks per request (the 16 KB state of each
-//! request, read buffers, stored bodies): a third of the allocator's
+//! request, read buffers, stored bodies): about half of the allocator's
 //! instructions per playlist hit went there (docs/performance.md).
 //!
 //! [`EdgeAllocator`] asks for an ordinary alignment with plain `mi_malloc`, as
@@ -25,6 +25,10 @@ use libmimalloc_sys as mi;
 /// aarch64).
 const PLAIN_ALIGN: usize = 16;
 
+// the two-word rounding of mimalloc's size classes that `PLAIN_ALIGN` relies
+// on is that of 64-bit targets
+const _: () = assert!(usize::BITS == 64, "EdgeAllocator assumes a 64-bit target");
+
 /// mimalloc with ordinary alignments served by `mi_malloc`.
 pub struct EdgeAllocator;
 
@@ -33,7 +37,8 @@ fn plain(align: usize, size: usize) -> bool {
     align <= PLAIN_ALIGN && align <= size
 }
 
-/// `plain(size)` for an ordinary alignment, else `aligned(size, align)`.
+/// `plain_alloc(size)` for an ordinary alignment, else
+/// `aligned_alloc(size, align)`.
 ///
 /// # Safety
 /// As `GlobalAlloc::alloc`: `layout` has a non-zero size.
