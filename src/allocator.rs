@@ -32,7 +32,7 @@ const _: () = assert!(usize::BITS == 64, "EdgeAllocator assumes a 64-bit target"
 /// mimalloc with ordinary alignments served by `mi_malloc`.
 pub struct EdgeAllocator;
 
-/// Whether `mi_malloc(size)` already returns memory aligned for `layout`.
+/// Whether `mi_malloc(size)` already returns memory aligned to `align`.
 fn plain(align: usize, size: usize) -> bool {
     align <= PLAIN_ALIGN && align <= size
 }
