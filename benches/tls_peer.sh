@@ -4,6 +4,9 @@
 # Env: HLS_EDGE_BIN (default target/release/hls-edge), PLAYLIST_REQUESTS (20000),
 # SEGMENT_REQUESTS (3000), SERVER_CPU (0), CLIENT_CPU (1), NGINX_CONF (the nginx peer
 # template, default ../shared/peerbench/conf/nginx-peer.conf; copied, never modified),
+# FLOOR_BIN (if set: Pingora's floor, benches/pingora_floor.rs built by cargo bench
+# --bench pingora_floor --no-run, runs as a third proxy "floor" on the same certificate:
+# what any Pingora proxy pays per request over TLS, no cache, the ratios to nginx printed too),
 # PERF_DIR (if set: a perf cpu-clock profile of the proxy during every measured run,
 # kept there with a report by DSO and symbol; sampling adds a little to the CPU figures;
 # perf summaries by DSO: perf report -i PERF_DIR/NAME.data --stdio --sort dso).
@@ -55,6 +58,9 @@ cleanup() {
 trap cleanup EXIT
 
 origin_port=$(free_port); edge_port=$(free_port); admin_port=$(free_port); nginx_port=$(free_port)
+floor_port=$(free_port)
+proxies=(hls-edge nginx)
+[[ -z ${FLOOR_BIN:-} ]] || proxies+=(floor)
 bench_media "$dir/media"
 bench_origin "$dir/media" "$origin_port"
 pids+=("$bench_origin_pid")
@@ -82,8 +88,20 @@ taskset -c "$server_cpu" nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -g "da
 nginx_pid=$!
 pids+=("$nginx_pid")
 
+# the floor: the segment it serves is the origin's size, so both objects match in bytes
+if [[ -n ${FLOOR_BIN:-} ]]; then
+  taskset -c "$server_cpu" "$FLOOR_BIN" --listen "127.0.0.1:$floor_port" --tls "$crt" "$key" \
+    --segment-bytes "$(stat -c %s "$dir/media/hls/v/seg_00010.ts")" >"$dir/floor.log" 2>&1 &
+  floor_pid=$!
+  pids+=("$floor_pid")
+fi
+
 url() { # PROXY PATH
-  case $1 in hls-edge) echo "https://127.0.0.1:$edge_port$2" ;; nginx) echo "https://127.0.0.1:$nginx_port$2" ;; esac
+  case $1 in
+  hls-edge) echo "https://127.0.0.1:$edge_port$2" ;;
+  nginx) echo "https://127.0.0.1:$nginx_port$2" ;;
+  floor) echo "https://127.0.0.1:$floor_port$2" ;;
+  esac
 }
 ready() { # PROXY
   for _ in $(seq 100); do
@@ -97,13 +115,18 @@ ready() { # PROXY
 objects=(playlist segment)
 declare -A path=([playlist]=/hls/v/index.m3u8 [segment]=/hls/v/seg_00010.ts)
 declare -A requests=([playlist]=$n_playlist [segment]=$n_segment)
-for proxy in hls-edge nginx; do
+for proxy in "${proxies[@]}"; do
   ready "$proxy"
   for obj in "${objects[@]}"; do # warm: the first request fills, the second is a hit
     for _ in 1 2; do
       curl -sf --http2 --cacert "$crt" -o "$dir/body" "$(url "$proxy" "${path[$obj]}")"
     done
-    cmp -s "$dir/body" "$dir/media${path[$obj]}" || { echo "tls_peer.sh: $proxy served a different $obj" >&2; exit 1; }
+    if [[ $proxy == floor ]]; then # the floor's bytes are its own; only their number matches
+      [[ $(stat -c %s "$dir/body") == "$(stat -c %s "$dir/media${path[$obj]}")" || $obj == playlist ]] ||
+        { echo "tls_peer.sh: the floor served a $obj of another size" >&2; exit 1; }
+    else
+      cmp -s "$dir/body" "$dir/media${path[$obj]}" || { echo "tls_peer.sh: $proxy served a different $obj" >&2; exit 1; }
+    fi
   done
   curl -s --http2 --cacert "$crt" -o /dev/null -D - "$(url "$proxy" "${path[playlist]}")" |
     sed "s/^/# $proxy playlist hit: /" | tr -d '\r' >&2
@@ -130,7 +153,7 @@ cpu_jiffies() { awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t +
 run() {
   local round=$1 proxy=$2 obj=$3 proto=$4 n=${requests[$3]} args pid out s0 s1 c0 c1 t0 t1
   case $proto in h2) args=(-c 4 -m 32) ;; h1) args=(--h1 -c 64) ;; esac
-  case $proxy in hls-edge) pid=$edge_pid ;; nginx) pid=$nginx_pid ;; esac
+  case $proxy in hls-edge) pid=$edge_pid ;; nginx) pid=$nginx_pid ;; floor) pid=$floor_pid ;; esac
   local target
   target=$(url "$proxy" "${path[$obj]}")
   timeout 60 taskset -c "$client_cpu" h2load -n $((n / 10)) "${args[@]}" "$target" >/dev/null 2>&1 || true
@@ -175,8 +198,8 @@ echo "# $("$bin" --version 2>/dev/null || echo hls-edge) | $(nginx -v 2>&1) | $(
 echo "round,proxy,object,proto,requests,req_s,mb_s,cpu_us_per_req,proxy_busy,server_cpu_busy,client_cpu_busy,ok,failed,errored,timeout,non_2xx,alpn,cipher" |
   tee "$dir/runs.csv"
 for round in $(seq "$rounds"); do
-  order=(hls-edge nginx)
-  ((round % 2 == 0)) && order=(nginx hls-edge)
+  order=("${proxies[@]}")
+  ((round % 2 == 0)) && order=($(printf '%s\n' "${proxies[@]}" | tac))
   for obj in "${objects[@]}"; do
     for proto in h2 h1; do
       for proxy in "${order[@]}"; do
@@ -195,7 +218,7 @@ print("# medians: object,proto,proxy,req_s (min-max),cpu_us_per_req (min-max),pr
 for obj in ("playlist", "segment"):
     for proto in ("h2", "h1"):
         m = {}
-        for proxy in ("hls-edge", "nginx"):
+        for proxy in ("hls-edge", "nginx", "floor"):
             sel = [r for r in rows if (r["object"], r["proto"], r["proxy"]) == (obj, proto, proxy)]
             if not sel:
                 continue
@@ -205,9 +228,10 @@ for obj in ("playlist", "segment"):
             print(f"# {obj},{proto},{proxy},{m[proxy][0]:.0f} ({lo('req_s'):.0f}-{hi('req_s'):.0f}),"
                   f"{m[proxy][1]:.1f} ({lo('cpu_us_per_req'):.1f}-{hi('cpu_us_per_req'):.1f}),"
                   f"{med(sel, 'proxy_busy'):.2f},{med(sel, 'server_cpu_busy'):.2f},{med(sel, 'client_cpu_busy'):.2f}")
-        if len(m) == 2 and m["nginx"][0] and m["nginx"][1]:
-            print(f"# {obj},{proto},hls-edge/nginx: req_s {m['hls-edge'][0] / m['nginx'][0]:.2f}, "
-                  f"cpu_us_per_req {m['hls-edge'][1] / m['nginx'][1]:.2f}")
+        for proxy in ("hls-edge", "floor"):
+            if proxy in m and "nginx" in m and m["nginx"][0] and m["nginx"][1]:
+                print(f"# {obj},{proto},{proxy}/nginx: req_s {m[proxy][0] / m['nginx'][0]:.2f}, "
+                      f"cpu_us_per_req {m[proxy][1] / m['nginx'][1]:.2f}")
 print(f"# runs with a failed, errored, timed-out or non-2xx request, or fewer answers than sent: {len(bad)}")
 for r in bad:
     print("#   " + ",".join(r.values()))

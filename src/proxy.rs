@@ -28,6 +28,7 @@ pub mod context;
 pub mod delivery;
 pub mod fields;
 mod freshness;
+pub mod last_chunk;
 mod low_latency;
 mod media_resume;
 mod message_rules;
@@ -366,7 +367,9 @@ impl ProxyHttp for Edge {
         }
         self.decor.apply(resp, ctx, &self.cache.policy, lifetime)?;
         self.delivery.response_filter(session, resp, ctx)?;
-        playlist_response::headers(ctx, resp)
+        playlist_response::headers(ctx, resp)?;
+        ctx.last_chunk.arm(session, resp);
+        Ok(())
     }
 
     fn response_body_filter(
@@ -379,6 +382,7 @@ impl ProxyHttp for Edge {
         playlist_response::body(ctx, body, end_of_stream, &self.streams);
         delivery::Delivery::body_filter(session, body);
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len());
+        ctx.last_chunk.filter(body, end_of_stream);
         Ok(None)
     }
 

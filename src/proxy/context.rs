@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::last_chunk::LastChunk;
 use super::media_resume::MediaValidators;
 use super::playback_tokens::Admitted;
 use super::playlist_response::PlaylistResponse;
@@ -106,6 +107,8 @@ pub struct RequestCtx {
     /// Freshness left on the stored object served to this request.
     pub remaining_ttl: Option<std::time::Duration>,
     pub body_bytes: usize,
+    /// The piece of an HTTP/2 hit's body that goes out with its end.
+    pub last_chunk: LastChunk,
     /// The request's verified playback token (token routes only).
     pub token: Option<Admitted>,
     /// A playlist response on its one path: held, read once, guarded, rewritten.
@@ -154,6 +157,7 @@ impl RequestCtx {
             storing: false,
             remaining_ttl: None,
             body_bytes: 0,
+            last_chunk: LastChunk::default(),
             token: None,
             playlist: None,
             resume: None,
