@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::tls::{tool, TestPki};
+use common::tls::{curl, tool, TestPki};
 use common::*;
 
 const SEGMENT_LEN: usize = 100_000;
@@ -71,19 +71,12 @@ fn nghttp(url: &str, headers: &[&str]) -> String {
 
 /// The body curl receives over HTTP/2 (`args` before the URL).
 fn curl_body(ca: &Path, url: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("curl")
-        .args(["-sS", "--http2", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let ca = ca.to_str().expect("a UTF-8 temp path");
+    let mut all = vec!["--http2", "--cacert", ca];
+    all.extend_from_slice(args);
+    let response = curl(&all, url).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.version, "HTTP/2", "{url}");
+    response.body
 }
 
 /// Every DATA frame but the last has bytes, the last ends the stream, and
