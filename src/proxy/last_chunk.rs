@@ -4,9 +4,9 @@
 //! Pingora's hit path writes each body piece with `end_of_stream` false and
 //! then, once the stored body has no more, an empty DATA frame with
 //! END_STREAM. The h2 codec cannot put a frame behind a DATA frame whose
-//! payload it sends without copying (any payload over 256 bytes), so it
-//! flushes in between: every hit cost two socket writes, and over TLS two
-//! records, where one would do. Held here, the piece that completes the
+//! payload it sends without copying (over 256 bytes when the stream takes
+//! vectored writes, as the edge's do), so it flushes in between: every hit
+//! cost two socket writes, and over TLS two records, where one would do. Held here, the piece that completes the
 //! response's `Content-Length` is given back with the end of the body, and
 //! Pingora writes it as one DATA frame carrying END_STREAM.
 //!
