@@ -16,7 +16,9 @@
 # then the medians per scenario and server and the ratios to nginx.
 # Env: SCENARIOS ("playlist hot"), PEERBENCH (../shared/peerbench), HLS_EDGE_BIN
 #   (target/release/hls-edge),
-#   FLOOR_BIN (built here with cargo bench --no-run unless set), RESULTS
+#   FLOOR_BIN (built here with cargo bench --no-run unless set), FLOOR_ARGS (more
+#   arguments for the floor: "--session" for Pingora's session alone, "--write-buffer 1460"
+#   for Pingora's default buffer, which sends a playlist hit in two writes), RESULTS
 #   (/tmp/hls-edge-bench/floor-TIMESTAMP), DURATION (10), WARMUP (3), CONNS (64).
 # Loopback only; everything it started is stopped on exit, by PID.
 set -euo pipefail
@@ -58,8 +60,9 @@ trap cleanup EXIT
 "$PEERBENCH/peers.sh" start $PEERS >"$RESULTS/peers.log"
 declare -A path=([playlist]=/720p/index.m3u8 [hot]=/720p/seg_00010.ts)
 segment_bytes=$(curl -sf "http://127.0.0.1:$ORIGIN_PORT${path[hot]}" | wc -c)
+# shellcheck disable=SC2086 # FLOOR_ARGS is a list of arguments
 taskset -c "$SERVER_CPU" "$FLOOR_BIN" --listen "127.0.0.1:$floor_port" --segment-bytes "$segment_bytes" \
-  >"$RESULTS/floor.out" 2>&1 &
+  ${FLOOR_ARGS:-} >"$RESULTS/floor.out" 2>&1 &
 floor_pid=$!
 declare -A base=(
   [nginx]=http://127.0.0.1:$NGINX_PORT
@@ -75,7 +78,8 @@ for name in nginx hls-edge floor; do # answering, then warm: every object once s
   done
 done
 { uname -srm; echo "cpus $(nproc)"; "$HLS_EDGE_BIN" --version 2>&1 | head -1
-  dpkg-query -W -f='${Package} ${Version}\n' nginx wrk 2>/dev/null; } >"$RESULTS/versions.txt" || true
+  dpkg-query -W -f='${Package} ${Version}\n' nginx wrk 2>/dev/null
+  echo "floor: $FLOOR_BIN ${FLOOR_ARGS:-}"; } >"$RESULTS/versions.txt" || true
 
 # wrk's latency percentile (ms) from its --latency output: FIELD is 50% or 99%
 percentile() {

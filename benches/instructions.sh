@@ -18,7 +18,8 @@
 # and the hits are HTTP/2 streams, 32 at a time on one connection (h2load -c 1 -m 32).
 # FLOOR_BIN=PATH (benches/pingora_floor.rs, built by cargo bench --bench pingora_floor
 # --no-run): the same hits are then counted on Pingora's floor too, a Pingora proxy that
-# answers from memory (its lines are named floor:PATH).
+# answers from memory (its lines are named floor:PATH); FLOOR_ARGS adds arguments to it
+# (e.g. --session: Pingora's server session alone, without the proxy).
 # Loopback only; everything it started is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,6 +100,8 @@ if [[ -n ${FLOOR_BIN:-} ]]; then
   kill "$vg"; wait "$vg" 2>/dev/null || true
   floor_args=(--listen "127.0.0.1:$port" --segment-bytes "$(stat -c %s "$dir/media/hls/v/seg_00010.ts")")
   [[ $proto == h2 ]] && floor_args+=(--tls "$dir/tls/edge.crt" "$dir/tls/edge.key")
+  # shellcheck disable=SC2206 # FLOOR_ARGS is a list of arguments
+  floor_args+=(${FLOOR_ARGS:-})
   start_counted "$FLOOR_BIN" "${floor_args[@]}"
   prefix=floor:
   measure /hls/v/index.m3u8 "$n_playlist" floor-playlist
