@@ -63,12 +63,19 @@ where
 /// A request's header was parsed: its connection is busy until
 /// [`request_finished`]; its response writes may stall at most
 /// `send_timeout` each.
+///
+/// Whether the connection is kept after the response stays Pingora's reading
+/// of the request (RFC 9112 9.3: HTTP/1.1 unless `Connection: close`, HTTP/1.0
+/// only with `Connection: keep-alive`); how long it may then wait is the
+/// clock's `keepalive_timeout`. Only a connection without a clock gets
+/// Pingora's own limit instead, and only if it is kept at all: a timer Pingora
+/// would otherwise arm before every request's read.
 pub fn request_started(session: &mut Session, settings: &ConnectionSettings) {
     session.set_write_timeout(Some(settings.send_timeout));
-    // Pingora's own between-requests limit, should the clock be unreachable
-    session.set_keepalive(Some(settings.keepalive_timeout.as_secs().max(1)));
     if let Some(clock) = clock(session) {
         clock.lock().request_started();
+    } else if session.get_keepalive().is_some() {
+        session.set_keepalive(Some(settings.keepalive_timeout.as_secs().max(1)));
     }
 }
 

@@ -1,5 +1,7 @@
 //! How a response travels to the player, apart from what it says: the
-//! content coding of playlists and `Strict-Transport-Security` on TLS.
+//! content coding of playlists, `Strict-Transport-Security` on TLS, and the
+//! HTTP/1 version and framing (the edge's own HTTP/1.1; no chunked coding
+//! for an HTTP/1.0 client, whose body then ends with the connection).
 //!
 //! Compression is Pingora's downstream module (gzip, br, zstd, whichever the
 //! player lists first in `Accept-Encoding`). It runs after the cache, so the
@@ -71,6 +73,7 @@ impl Delivery {
         resp: &mut ResponseHeader,
         ctx: &RequestCtx,
     ) -> Result<()> {
+        let http10 = http1_framing(session, resp);
         if let Some(hsts) = &self.hsts {
             let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
             // RFC 6797 7.2: never sent over cleartext
@@ -92,7 +95,8 @@ impl Delivery {
         // a request without Accept-Encoding gets identity (RFC 9110 12.5.3):
         // the module is left off rather than asked to find that out
         let accepts = req.headers.contains_key(http::header::ACCEPT_ENCODING);
-        if resp.status.as_u16() == 200 && !head && accepts {
+        // a compressed body is chunked, which an HTTP/1.0 client cannot read
+        if resp.status.as_u16() == 200 && !head && accepts && !http10 {
             if let Some(module) = compression(session) {
                 module.adjust_level(level);
             }
@@ -192,6 +196,26 @@ fn add_vary_accept_encoding(resp: &mut ResponseHeader) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The framing of an HTTP/1 response; returns whether the client speaks HTTP/1.0.
+///
+/// RFC 9110 6.2: an intermediary sends its own HTTP version, so an answer
+/// from an HTTP/1.0 origin still says HTTP/1.1. RFC 9112 6.1: an HTTP/1.0
+/// client cannot read the chunked coding, so a body without a length (a
+/// playlist being rewritten, a chunked origin answer) reaches it as a body that
+/// ends with the connection.
+fn http1_framing(session: &mut Session, resp: &mut ResponseHeader) -> bool {
+    if session.as_downstream().is_http2() {
+        return false;
+    }
+    resp.set_version(http::Version::HTTP_11);
+    let http10 = session.req_header().version < http::Version::HTTP_11;
+    if http10 && resp.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        resp.remove_header(&http::header::TRANSFER_ENCODING);
+        session.set_keepalive(None);
+    }
+    http10
 }
 
 #[cfg(test)]
