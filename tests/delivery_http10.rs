@@ -131,6 +131,17 @@ fn http10(path: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.0\r\nHost: edge.test\r\n{extra}\r\n")
 }
 
+/// Asserts that the edge closes `client`'s connection without sending more.
+async fn assert_closed(client: &mut Client, what: &str) {
+    let rest = client.closed_within(Duration::from_secs(5)).await;
+    assert_eq!(rest.as_deref(), Some(&b""[..]), "{what}: left open");
+}
+
+/// The response's `Connection` field, lowercased.
+fn connection_field(r: &Response) -> Option<String> {
+    r.header("connection").map(str::to_ascii_lowercase)
+}
+
 /// What an HTTP/1.0 client must be able to read: the edge's version, no
 /// chunked coding, the whole body.
 fn assert_readable_by_http10(r: &Response, want: &[u8], what: &str) {
@@ -196,26 +207,16 @@ async fn an_http10_client_never_gets_chunked_and_its_connection_ends_the_body() 
             "{what}: compressed for HTTP/1.0"
         );
         assert_eq!(
-            r.header("connection")
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
+            connection_field(&r).as_deref(),
             Some("close"),
             "{what}: HTTP/1.0 without keep-alive"
         );
-        let rest = client.closed_within(Duration::from_secs(5)).await;
-        assert_eq!(rest.as_deref(), Some(&b""[..]), "{what}: left open");
+        assert_closed(&mut client, what).await;
     }
     let mut client = connect(&edge).await;
     let r = exchange(&mut client, &edge, &http10("/hls/v/seg_00000.ts", "")).await;
     assert_readable_by_http10(&r, &segment(), "segment miss");
-    assert_eq!(
-        client
-            .closed_within(Duration::from_secs(5))
-            .await
-            .as_deref(),
-        Some(&b""[..]),
-        "segment miss: left open"
-    );
+    assert_closed(&mut client, "segment miss").await;
     // what the HTTP/1.0 client fetched was stored whole
     let r = http_get(edge.addr(), "/hls/v/index.m3u8", &[])
         .await
@@ -246,9 +247,7 @@ async fn a_connection_is_kept_only_when_the_client_asks() {
         .await;
         assert_readable_by_http10(&r, &segment(), &format!("keep-alive #{round}"));
         assert_eq!(
-            r.header("connection")
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
+            connection_field(&r).as_deref(),
             Some("keep-alive"),
             "keep-alive #{round}"
         );
@@ -259,14 +258,7 @@ async fn a_connection_is_kept_only_when_the_client_asks() {
     let raw = format!("GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n");
     let r = exchange(&mut client, &edge, &raw).await;
     assert_eq!(r.body, segment());
-    assert_eq!(
-        client
-            .closed_within(Duration::from_secs(5))
-            .await
-            .as_deref(),
-        Some(&b""[..]),
-        "HTTP/1.1 with Connection: close left open"
-    );
+    assert_closed(&mut client, "HTTP/1.1 with Connection: close").await;
 
     // HTTP/1.1 without: kept
     let mut client = connect(&edge).await;
