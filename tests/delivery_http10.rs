@@ -22,9 +22,14 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// A VOD playlist (the edge rewrites nothing in it, but reads it whole on a miss).
-const PLAYLIST: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n\
-#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.000,\nseg_00000.ts\n\
-#EXTINF:2.000,\nseg_00001.ts\n#EXT-X-ENDLIST\n";
+fn playlist() -> Vec<u8> {
+    vod_playlist(2, 2).into_bytes()
+}
+
+/// A segment of 100 TS packets' length in a pattern, so that any misframed byte shows.
+fn segment() -> Vec<u8> {
+    pattern_body(18_800, 0)
+}
 
 /// Python's `http.server` on a loopback port, serving `root`; killed on drop.
 struct PythonOrigin {
@@ -92,23 +97,12 @@ async fn edge_on_python() -> Option<(TestEdge, PythonOrigin, TempDir)> {
     let root = TempDir::new("hls-edge-http10").expect("temp dir");
     let dir = root.path().join("hls/v");
     std::fs::create_dir_all(&dir).expect("media dir");
-    std::fs::write(dir.join("index.m3u8"), PLAYLIST).expect("playlist");
+    std::fs::write(dir.join("index.m3u8"), playlist()).expect("playlist");
     std::fs::write(dir.join("seg_00000.ts"), segment()).expect("segment");
     let origin = PythonOrigin::start(root.path())?;
     let config = EdgeConfig::new().route("/hls/", origin.addr);
     let edge = TestEdge::start_config(&config).await;
     Some((edge, origin, root))
-}
-
-/// 100 TS packets with a counter, so that any misframed byte shows.
-fn segment() -> Vec<u8> {
-    (0..100u32)
-        .flat_map(|i| {
-            let mut packet = vec![0x47, (i >> 8) as u8, i as u8];
-            packet.resize(188, 0xff);
-            packet
-        })
-        .collect()
 }
 
 async fn connect(edge: &TestEdge) -> Client {
@@ -166,7 +160,7 @@ async fn an_http10_origin_is_answered_as_http11() {
         let want = if path.ends_with(".ts") {
             segment()
         } else {
-            PLAYLIST.as_bytes().to_vec()
+            playlist()
         };
         for (round, status) in [(1, "miss"), (2, "hit")] {
             let r = http_get(edge.addr(), path, &[]).await.expect("GET");
@@ -200,7 +194,7 @@ async fn an_http10_client_never_gets_chunked_and_its_connection_ends_the_body() 
     ] {
         let mut client = connect(&edge).await;
         let r = exchange(&mut client, &edge, &http10("/hls/v/index.m3u8", extra)).await;
-        assert_readable_by_http10(&r, PLAYLIST.as_bytes(), what);
+        assert_readable_by_http10(&r, &playlist(), what);
         assert_eq!(
             r.header("content-encoding"),
             None,
@@ -221,7 +215,7 @@ async fn an_http10_client_never_gets_chunked_and_its_connection_ends_the_body() 
     let r = http_get(edge.addr(), "/hls/v/index.m3u8", &[])
         .await
         .expect("GET");
-    assert_eq!(r.body, PLAYLIST.as_bytes());
+    assert_eq!(r.body, playlist());
     assert!(
         r.header("cache-status").unwrap_or_default().contains("hit"),
         "{r:?}"

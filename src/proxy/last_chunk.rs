@@ -6,9 +6,10 @@
 //! END_STREAM. The h2 codec cannot put a frame behind a DATA frame whose
 //! payload it sends without copying (over 256 bytes when the stream takes
 //! vectored writes, as the edge's do), so it flushes in between: every hit
-//! cost two socket writes, and over TLS two records, where one would do. Held here, the piece that completes the
-//! response's `Content-Length` is given back with the end of the body, and
-//! Pingora writes it as one DATA frame carrying END_STREAM.
+//! cost two socket writes, and over TLS two records, where one would do.
+//! Held here, the piece that completes the response's `Content-Length` is
+//! given back with the end of the body, and Pingora writes it as one DATA
+//! frame carrying END_STREAM.
 //!
 //! Only hits are held: Pingora's hit loop always reads on to the end of the
 //! stored body and calls the body filter once more with the end, so a held
