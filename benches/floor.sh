@@ -81,25 +81,14 @@ done
   dpkg-query -W -f='${Package} ${Version}\n' nginx wrk 2>/dev/null
   echo "floor: $FLOOR_BIN ${FLOOR_ARGS:-}"; } >"$RESULTS/versions.txt" || true
 
-# wrk's latency percentile (ms) from its --latency output: FIELD is 50% or 99%
-percentile() {
-  awk -v p="$2" '$1 == p { v = $2; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v }' "$1"
-}
-
 echo "round,scenario,server,req_s,cpu_us_per_req,p50_ms,p99_ms" | tee "$RESULTS/runs.csv"
 order=(nginx hls-edge floor)
 for ((r = 1; r <= rounds; r++)); do
   for scen in $SCENARIOS; do
     for name in "${order[@]}"; do
       url=${base[$name]}${path[$scen]} out=$RESULTS/wrk-$r-$scen-$name.txt
-      timeout $((WARMUP + 10)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
-      s0=$(bench_cpu_ticks "$SERVER_CPU")
-      timeout $((DURATION + 10)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url" >"$out"
-      s1=$(bench_cpu_ticks "$SERVER_CPU")
-      grep -q "Non-2xx\|Socket errors" "$out" && echo "floor.sh: WARNING: $name $scen: $(grep "Non-2xx\|Socket errors" "$out")" >&2
-      rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-      cpu=$(awk -v b="$(bench_cpu_busy "$s0" "$s1")" -v r="$rps" 'BEGIN { printf "%.1f", b * 1e4 / r }')
-      echo "$r,$scen,$name,$rps,$cpu,$(percentile "$out" 50%),$(percentile "$out" 99%)" | tee -a "$RESULTS/runs.csv"
+      point=$(bench_wrk_point "floor.sh: $name $scen" "$url" "$out")
+      echo "$r,$scen,$name,$point" | tee -a "$RESULTS/runs.csv"
     done
   done
   order=("${order[@]:1}" "${order[0]}")

@@ -79,6 +79,29 @@ bench_cpu_ticks() { awk -v c="cpu$1" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$
 # Busy % of a CPU between two bench_cpu_ticks readings.
 bench_cpu_busy() { echo "$1 $2" | awk '{ printf "%.0f", ($4 > $2) ? 100 * ($3 - $1) / ($4 - $2) : 0 }'; }
 
+# wrk's latency percentile (ms) from its --latency output in FILE: FIELD is 50% or 99%.
+bench_percentile() {
+  awk -v p="$2" '$1 == p { v = $2; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v }' "$1"
+}
+
+# One measured point: wrk -t1 -c$CONNS on URL, pinned to $CLIENT_CPU, for $WARMUP s
+# unmeasured, then $DURATION s with its report in OUT. Prints
+# "req_s,cpu_us_per_req,p50_ms,p99_ms", the CPU being $SERVER_CPU's busy time; warns on
+# stderr, naming LABEL, when wrk saw non-2xx answers or socket errors.
+bench_wrk_point() {
+  local label=$1 url=$2 out=$3 s0 s1 rps cpu
+  timeout $((WARMUP + 10)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+  s0=$(bench_cpu_ticks "$SERVER_CPU")
+  timeout $((DURATION + 10)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$url" >"$out"
+  s1=$(bench_cpu_ticks "$SERVER_CPU")
+  if grep -q "Non-2xx\|Socket errors" "$out"; then
+    echo "WARNING: $label: $(grep "Non-2xx\|Socket errors" "$out")" >&2
+  fi
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  cpu=$(awk -v busy="$(bench_cpu_busy "$s0" "$s1")" -v r="$rps" 'BEGIN { printf "%.1f", busy * 1e4 / r }')
+  echo "$rps,$cpu,$(bench_percentile "$out" 50%),$(bench_percentile "$out" 99%)"
+}
+
 # For the scripts that run hls-edge beside peerbench's peers, with PEERBENCH and PEERS set:
 # exports HLS_EDGE_ROOT and HLS_EDGE_BIN (this checkout's release build unless set) and
 # exits with a message naming SCRIPT if peerbench is missing or, when PEERS includes
