@@ -53,18 +53,7 @@ for b in A B; do # answering, then warm: every object stored whole
   echo "$b: ${bin[$b]} ($("${bin[$b]}" --version 2>&1 | head -1))" >>"$RESULTS/versions.txt"
 done
 
-echo "round,scenario,build,req_s,cpu_us_per_req,p50_ms,p99_ms" | tee "$RESULTS/runs.csv"
-order=(A B)
-for ((r = 1; r <= rounds; r++)); do
-  for scen in $SCENARIOS; do
-    for b in "${order[@]}"; do
-      url=${base[$b]}${path[$scen]} out=$RESULTS/wrk-$r-$scen-$b.txt
-      point=$(bench_wrk_point "ab.sh: $b $scen" "$url" "$out")
-      echo "$r,$scen,$b,$point" | tee -a "$RESULTS/runs.csv"
-    done
-  done
-  order=("${order[1]}" "${order[0]}")
-done
+bench_rotated_rounds "$rounds" ab.sh build A B
 
 echo "# medians over $rounds rounds; B/A is the median of each round's own ratio"
 python3 - "$RESULTS/runs.csv" <<'PY' | tee "$RESULTS/summary.txt"

@@ -81,18 +81,7 @@ done
   dpkg-query -W -f='${Package} ${Version}\n' nginx wrk 2>/dev/null
   echo "floor: $FLOOR_BIN ${FLOOR_ARGS:-}"; } >"$RESULTS/versions.txt" || true
 
-echo "round,scenario,server,req_s,cpu_us_per_req,p50_ms,p99_ms" | tee "$RESULTS/runs.csv"
-order=(nginx hls-edge floor)
-for ((r = 1; r <= rounds; r++)); do
-  for scen in $SCENARIOS; do
-    for name in "${order[@]}"; do
-      url=${base[$name]}${path[$scen]} out=$RESULTS/wrk-$r-$scen-$name.txt
-      point=$(bench_wrk_point "floor.sh: $name $scen" "$url" "$out")
-      echo "$r,$scen,$name,$point" | tee -a "$RESULTS/runs.csv"
-    done
-  done
-  order=("${order[@]:1}" "${order[0]}")
-done
+bench_rotated_rounds "$rounds" floor.sh server nginx hls-edge floor
 
 echo "# medians over $rounds rounds (ratios to nginx in the same run)"
 python3 - "$RESULTS/runs.csv" <<'PY' | tee "$RESULTS/summary.txt"

@@ -102,6 +102,29 @@ bench_wrk_point() {
   echo "$rps,$cpu,$(bench_percentile "$out" 50%),$(bench_percentile "$out" 99%)"
 }
 
+# ROUNDS rounds of every scenario of $SCENARIOS on every server named after COLUMN, the
+# servers' order rotated each round so that none always goes first. Each run is a
+# bench_wrk_point on ${base[SERVER]}${path[SCENARIO]} (the caller's associative arrays),
+# its wrk report in $RESULTS/wrk-ROUND-SCENARIO-SERVER.txt. The CSV
+# (round,scenario,COLUMN,req_s,cpu_us_per_req,p50_ms,p99_ms) goes to stdout and to
+# $RESULTS/runs.csv. SCRIPT names the caller in warnings.
+bench_rotated_rounds() {
+  local rounds=$1 script=$2 column=$3 r scen server point
+  shift 3
+  local order=("$@")
+  echo "round,scenario,$column,req_s,cpu_us_per_req,p50_ms,p99_ms" | tee "$RESULTS/runs.csv"
+  for ((r = 1; r <= rounds; r++)); do
+    for scen in $SCENARIOS; do
+      for server in "${order[@]}"; do
+        point=$(bench_wrk_point "$script: $server $scen" "${base[$server]}${path[$scen]}" \
+          "$RESULTS/wrk-$r-$scen-$server.txt")
+        echo "$r,$scen,$server,$point" | tee -a "$RESULTS/runs.csv"
+      done
+    done
+    order=("${order[@]:1}" "${order[0]}")
+  done
+}
+
 # For the scripts that run hls-edge beside peerbench's peers, with PEERBENCH and PEERS set:
 # exports HLS_EDGE_ROOT and HLS_EDGE_BIN (this checkout's release build unless set) and
 # exits with a message naming SCRIPT if peerbench is missing or, when PEERS includes
