@@ -76,10 +76,12 @@ pub fn start(
         Some((body, summary)) => {
             let summary = summary.unwrap_or_else(|| PlaylistSummary::of(ctx.class, &body));
             let out = stages(ctx, tokens.as_ref(), body, &summary, book);
-            fields::edit(resp, |f| {
-                f.remove(&http::header::TRANSFER_ENCODING);
-                f.insert(http::header::CONTENT_LENGTH, HeaderValue::from(out.len()))
-            })?;
+            if !frames_length(resp, out.len()) {
+                fields::edit(resp, |f| {
+                    f.remove(&http::header::TRANSFER_ENCODING);
+                    f.insert(http::header::CONTENT_LENGTH, HeaderValue::from(out.len()))
+                })?;
+            }
             State::Ready(out)
         }
         None => {
@@ -103,6 +105,18 @@ pub fn start(
     };
     ctx.playlist = Some(PlaylistResponse { state, tokens });
     Ok(())
+}
+
+/// `resp` already frames a body of `len` bytes: one `Content-Length` of that
+/// value and no `Transfer-Encoding` (a stored playlist sent as it was stored).
+fn frames_length(resp: &ResponseHeader, len: usize) -> bool {
+    let mut lengths = resp.headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let length = lengths
+        .next()
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    length == Some(len)
+        && lengths.next().is_none()
+        && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
 }
 
 /// Headers that depend on the stages, set after the edge's own decoration.
@@ -229,5 +243,34 @@ fn follow(ctx: &RequestCtx, body: Bytes, summary: &PlaylistSummary, book: &Strea
             tracing::debug!(playlist = %ctx.shard_key, served = %served, "playlist behind one already served, no newer copy kept");
             body
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(fields: &[(&'static str, &'static str)]) -> ResponseHeader {
+        let mut resp = ResponseHeader::build_no_case(200, None).unwrap();
+        for (name, value) in fields {
+            resp.append_header(*name, *value).unwrap();
+        }
+        resp
+    }
+
+    #[test]
+    fn a_stored_header_with_the_right_length_is_sent_as_it_is() {
+        assert!(frames_length(&header(&[("content-length", "929")]), 929));
+    }
+
+    #[test]
+    fn any_other_framing_is_rewritten() {
+        assert!(!frames_length(&header(&[("content-length", "930")]), 929));
+        assert!(!frames_length(&header(&[]), 929));
+        assert!(!frames_length(&header(&[("content-length", "x")]), 929));
+        let twice = header(&[("content-length", "929"), ("content-length", "929")]);
+        assert!(!frames_length(&twice, 929));
+        let chunked = header(&[("content-length", "929"), ("transfer-encoding", "chunked")]);
+        assert!(!frames_length(&chunked, 929));
     }
 }
