@@ -10,7 +10,6 @@
 //! parameters are kept in the order the client sent them: players send `_HLS_*` in UTF-8
 //! order "to improve server cache utilization".
 
-use std::fmt::Write;
 use std::hash::{BuildHasher, RandomState};
 
 use pingora::cache::CacheKey;
@@ -52,9 +51,11 @@ impl CacheKeyBuilder {
         // made for every request)
         let mut primary =
             String::with_capacity(route.len() + path.len() + query.map_or(0, str::len) + 24);
-        let _ = write!(primary, "{}:", route.len());
+        push_decimal(&mut primary, route.len());
+        primary.push(':');
         primary.push_str(route);
-        let _ = write!(primary, "{}:", path.len());
+        push_decimal(&mut primary, path.len());
+        primary.push(':');
         primary.push_str(path);
         primary.push('?');
         push_kept(&mut primary, query, |name| {
@@ -114,6 +115,22 @@ fn push_kept(out: &mut String, query: Option<&str>, drop: impl Fn(&str) -> bool)
         out.push_str(kv);
         first = false;
     }
+}
+
+/// Appends `n` in decimal, as `write!(out, "{n}")` would, without the formatter
+/// (twice per request, in every key).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -209,5 +226,14 @@ mod tests {
             key.combined_bin(),
             builder().key("hls", "/a/s.ts", None).combined_bin()
         );
+    }
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 100, 1234, usize::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
     }
 }
