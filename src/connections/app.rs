@@ -120,8 +120,9 @@ where
 }
 
 /// An HTTP/1 connection's requests, one after the other, with what Pingora's
-/// own loop gives each (its keep-alive of 60 s until the proxy sets the edge's,
-/// the listener's request limit, what a request leaves for the next).
+/// own loop gives each: its keep-alive of 60 s (the connection's clock keeps
+/// the edge's own deadline), the listener's request limit, and what a request
+/// leaves for the next.
 async fn serve_http1<SV>(proxy: &Arc<HttpProxy<SV>>, stream: Stream, shutdown: &ShutdownWatch)
 where
     SV: ProxyHttp + Send + Sync + 'static,

@@ -84,6 +84,12 @@ fn placeholder() -> Result<ResponseHeader> {
     ResponseHeader::build_no_case(StatusCode::OK, Some(0))
 }
 
+/// The body length `resp` declares: its (first) `Content-Length`, if a number.
+pub fn content_length(resp: &ResponseHeader) -> Option<usize> {
+    let value = resp.headers.get(http::header::CONTENT_LENGTH)?;
+    value.to_str().ok()?.parse().ok()
+}
+
 /// A header value from text the edge produced; an invalid one is an
 /// error, never a panic.
 pub fn value(text: String) -> Result<HeaderValue> {

@@ -39,10 +39,7 @@ impl LastChunk {
         if !hit || !session.as_downstream().is_http2() {
             return;
         }
-        self.remaining = resp
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse().ok());
+        self.remaining = super::fields::content_length(resp);
     }
 
     /// Last of the body filters: holds the piece that completes the body,

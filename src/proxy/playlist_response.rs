@@ -85,10 +85,7 @@ pub fn start(
             State::Ready(out)
         }
         None => {
-            let expected = resp
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok());
+            let expected = fields::content_length(resp);
             // the guard or the token rewrite may change its length
             fields::edit(resp, |f| {
                 f.remove(&http::header::CONTENT_LENGTH);
@@ -110,12 +107,9 @@ pub fn start(
 /// `resp` already frames a body of `len` bytes: one `Content-Length` of that
 /// value and no `Transfer-Encoding` (a stored playlist sent as it was stored).
 fn frames_length(resp: &ResponseHeader, len: usize) -> bool {
-    let mut lengths = resp.headers.get_all(http::header::CONTENT_LENGTH).iter();
-    let length = lengths
-        .next()
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    length == Some(len)
-        && lengths.next().is_none()
+    let lengths = resp.headers.get_all(http::header::CONTENT_LENGTH);
+    fields::content_length(resp) == Some(len)
+        && lengths.iter().nth(1).is_none()
         && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
 }
 
