@@ -11,9 +11,15 @@ use super::{Deadline, TestEdge};
 
 /// Scrapes `/metrics` until the `hls_edge_requests_total` family has grown by
 /// `requests` since `before` (the count is written once the response is
-/// sent, so a scrape right after the last response could miss it).
+/// sent, so a scrape right after the last response could miss it), then
+/// returns one more scrape. A scrape gathers the families one after the
+/// other, in no fixed order: the one that first sees the last request
+/// counted may have read `hls_edge_sent_bytes_total` or
+/// `hls_edge_cache_lookups_total` a moment before that request created or
+/// counted its series. The next scrape starts after all of them were written.
 pub async fn scrape_after(edge: &TestEdge, before: &str, requests: f64) -> String {
-    scrape_until(edge, before, "hls_edge_requests_total", &[], requests).await
+    scrape_until(edge, before, "hls_edge_requests_total", &[], requests).await;
+    edge.metrics().await
 }
 
 /// Scrapes `/metrics` until the series of `name` matching `labels` have grown
