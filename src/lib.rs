@@ -18,6 +18,7 @@ pub mod allocator;
 pub mod auth;
 pub mod cache;
 pub mod connections;
+pub mod decimal;
 pub mod listeners;
 pub mod logging;
 pub mod metrics;

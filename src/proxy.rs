@@ -477,7 +477,7 @@ impl ProxyHttp for Edge {
             ),
         }
         stream_stats::finish(&self.streams, session, ctx, status);
-        delivery::Delivery::logging(session);
+        delivery::Delivery::logging(session, ctx);
         if let Some(log) = &self.access_log {
             if log.sampled(status, e.is_some()) {
                 access_log::write(session, e, ctx, status);

@@ -121,15 +121,16 @@ impl StreamBook {
         viewer.hash(&mut hasher);
         let key = hasher.finish();
         let mut book = self.streams.lock();
-        let s = book.entry(stream, now);
-        if s.viewers.len() >= MAX_VIEWERS && !s.viewers.contains_key(&key) {
-            s.viewers
-                .retain(|_, at| now.saturating_duration_since(*at) <= VIEWER_WINDOW);
-            if s.viewers.len() >= MAX_VIEWERS {
-                return;
+        book.with_entry(stream, now, |s| {
+            if s.viewers.len() >= MAX_VIEWERS && !s.viewers.contains_key(&key) {
+                s.viewers
+                    .retain(|_, at| now.saturating_duration_since(*at) <= VIEWER_WINDOW);
+                if s.viewers.len() >= MAX_VIEWERS {
+                    return;
+                }
             }
-        }
-        s.viewers.insert(key, now);
+            s.viewers.insert(key, now);
+        });
     }
 
     /// Records a playlist about to be sent to a player and decides what goes instead when
@@ -140,21 +141,22 @@ impl StreamBook {
             return Verdict::Send;
         }
         let mut book = self.streams.lock();
-        let s = book.entry(seen.stream, now);
-        if !s.renditions.contains_key(seen.path) && s.renditions.len() >= MAX_RENDITIONS {
-            return Verdict::Send;
-        }
-        let r = s
-            .renditions
-            .entry(seen.path.to_string())
-            .or_insert_with(|| {
-                Rendition::new(seen.group.into(), seen.origins, seen.stale_after, now)
-            });
-        r.seen_at = now;
-        if let Some(i) = seen.from {
-            r.observe(i, seen.summary, now);
-        }
-        r.serve(seen.summary, seen.from, seen.body, seen.origins > 1, now)
+        book.with_entry(seen.stream, now, |s| {
+            if !s.renditions.contains_key(seen.path) && s.renditions.len() >= MAX_RENDITIONS {
+                return Verdict::Send;
+            }
+            let r = s
+                .renditions
+                .entry(seen.path.to_string())
+                .or_insert_with(|| {
+                    Rendition::new(seen.group.into(), seen.origins, seen.stale_after, now)
+                });
+            r.seen_at = now;
+            if let Some(i) = seen.from {
+                r.observe(i, seen.summary, now);
+            }
+            r.serve(seen.summary, seen.from, seen.body, seen.origins > 1, now)
+        })
     }
 
     /// What is known of each origin's copy of the playlist `path` of `stream` (`None`
@@ -224,19 +226,22 @@ impl StreamBook {
 }
 
 impl Book {
-    /// The stream `name`, entered (pushing out the least recently seen one
-    /// when full) and marked as seen.
-    fn entry(&mut self, name: &str, now: Instant) -> &mut Stream {
-        // a stream already followed (every request but its first) costs no allocation
-        if !self.streams.contains_key(name) {
-            self.insert(name);
+    /// Runs `f` on the stream `name`, entered (pushing out the least
+    /// recently seen one when full) and marked as seen. A stream already
+    /// followed (every request but its first) costs one lookup and no
+    /// allocation.
+    fn with_entry<R>(&mut self, name: &str, now: Instant, f: impl FnOnce(&mut Stream) -> R) -> R {
+        if let Some(s) = self.streams.get_mut(name) {
+            s.last_seen = Some(now);
+            return f(s);
         }
+        self.insert(name);
         let s = self
             .streams
             .get_mut(name)
-            .expect("present: inserted above if it was not");
+            .expect("present: inserted just above");
         s.last_seen = Some(now);
-        s
+        f(s)
     }
 
     /// Starts following `name`, forgetting the stream seen longest ago when full.

@@ -15,6 +15,7 @@ use std::hash::{BuildHasher, RandomState};
 use pingora::cache::CacheKey;
 
 use crate::config::{CacheSettings, Cmcd};
+use crate::decimal::push_decimal;
 
 /// The CMCD query parameter (CTA-5004 section 2).
 pub const CMCD_PARAM: &str = "CMCD";
@@ -51,10 +52,10 @@ impl CacheKeyBuilder {
         // made for every request)
         let mut primary =
             String::with_capacity(route.len() + path.len() + query.map_or(0, str::len) + 24);
-        push_decimal(&mut primary, route.len());
+        push_decimal(&mut primary, route.len() as u64);
         primary.push(':');
         primary.push_str(route);
-        push_decimal(&mut primary, path.len());
+        push_decimal(&mut primary, path.len() as u64);
         primary.push(':');
         primary.push_str(path);
         primary.push('?');
@@ -115,22 +116,6 @@ fn push_kept(out: &mut String, query: Option<&str>, drop: impl Fn(&str) -> bool)
         out.push_str(kv);
         first = false;
     }
-}
-
-/// Appends `n` in decimal, as `write!(out, "{n}")` would, without the formatter
-/// (twice per request, in every key).
-fn push_decimal(out: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -226,14 +211,5 @@ mod tests {
             key.combined_bin(),
             builder().key("hls", "/a/s.ts", None).combined_bin()
         );
-    }
-
-    #[test]
-    fn lengths_are_written_in_decimal() {
-        for n in [0, 7, 10, 99, 100, 1234, usize::MAX] {
-            let mut out = String::from("x");
-            push_decimal(&mut out, n);
-            assert_eq!(out, format!("x{n}"));
-        }
     }
 }

@@ -21,7 +21,6 @@
 //! (RFC 9111 3.5). `no-cache` stores with a lifetime of zero: every use revalidates.
 //! An upstream `Age` counts against the lifetime and is carried on (RFC 9111 4.2.3).
 
-use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use pingora::cache::CacheMeta;
@@ -30,6 +29,7 @@ use pingora::http::ResponseHeader;
 use super::directives::{Downstream, OriginDirectives, Vary};
 use super::storage::StoredClass;
 use crate::config::{CacheSettings, OtherObjects, SetCookie};
+use crate::decimal::{decimal_len, push_decimal};
 use crate::hls::{ObjectClass, PlaylistSummary};
 
 /// Why a response is not stored (a bounded set: it is a metric label).
@@ -288,11 +288,15 @@ impl CachePolicy {
     }
 }
 
-/// `{scope}, max-age={secs}{suffix}`, in one allocation (built for every response).
+/// `{scope}, max-age={secs}{suffix}`, in one allocation of exactly its
+/// length (built for every response; see `proxy::fields::value`).
 fn max_age(scope: &str, secs: u64, suffix: &str) -> String {
-    let mut value = String::with_capacity(scope.len() + suffix.len() + 32);
+    const MAX_AGE: &str = ", max-age=";
+    let len = scope.len() + MAX_AGE.len() + decimal_len(secs) + suffix.len();
+    let mut value = String::with_capacity(len);
     value.push_str(scope);
-    let _ = write!(value, ", max-age={secs}");
+    value.push_str(MAX_AGE);
+    push_decimal(&mut value, secs);
     value.push_str(suffix);
     value
 }

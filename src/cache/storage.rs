@@ -204,8 +204,7 @@ impl MemoryStorage {
         let Some(entry) = self.objects.get(&key) else {
             return Ok(None);
         };
-        let mut meta = entry.meta.meta()?;
-        meta.extensions_mut().insert(StoredClass(entry.class));
+        let meta = entry.meta.meta_as(StoredClass(entry.class))?;
         let hit = BodyHit {
             body: entry.body.clone(),
             summary: entry.summary,

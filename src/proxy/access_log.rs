@@ -61,8 +61,8 @@ pub fn write(session: &Session, error: Option<&Error>, ctx: &RequestCtx, status:
 /// The path as sent when the request was refused (it may still hold a path
 /// token: redacted all the same), else the path the edge served.
 fn access_path<'a>(req: &'a pingora::http::RequestHeader, ctx: &'a RequestCtx) -> &'a str {
-    if ctx.cache == super::context::CacheResult::Refused && !ctx.sent_path.is_empty() {
-        &ctx.sent_path
+    if ctx.cache == super::context::CacheResult::Refused {
+        ctx.sent_path(req)
     } else {
         req.uri.path()
     }

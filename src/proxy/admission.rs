@@ -54,7 +54,6 @@ pub async fn admit(
         session.set_keepalive(None);
         return refuse_counted(session, ctx, decor, 400, broken.reason()).await;
     }
-    ctx.sent_path = session.req_header().uri.path().to_string();
     if session.req_header().method == Method::OPTIONS && decor.allow_origin.is_some() {
         return preflight(session, ctx, decor).await;
     }
@@ -68,7 +67,8 @@ pub async fn admit(
     if let Some(secret) = peer_secret {
         if let Err(reason) = check_peer(session, ctx, secret) {
             metrics::REFUSED.with_label_values(&["peer-auth"]).inc();
-            tracing::warn!(reason = %reason, path = %redaction::target(&ctx.sent_path), "peer signature refused");
+            let path = ctx.sent_path(session.req_header());
+            tracing::warn!(reason = %reason, path = %redaction::target(path), "peer signature refused");
             return refuse(session, ctx, decor, 403, "X-Edge-Refused", "peer-auth").await;
         }
     }
@@ -100,11 +100,12 @@ fn gate(
         Ok(Cow::Borrowed(_)) => None,
         Ok(Cow::Owned(normal)) => Some(normal),
         Err(why) => {
-            tracing::info!(reason = why.reason(), path = %redaction::target(&ctx.sent_path), "path refused");
+            tracing::info!(reason = why.reason(), path = %redaction::target(req.uri.path()), "path refused");
             return Some((400, "bad-path"));
         }
     };
     if let Some(normal) = normalised {
+        ctx.keep_sent_path(session.req_header());
         if set_path(session, &normal).is_err() {
             return Some((400, "bad-path"));
         }
@@ -139,7 +140,10 @@ async fn check_token(
 ) -> Option<Result<bool>> {
     let route = ctx.route.clone()?;
     let tokens = route.tokens.as_ref().filter(|_| !ctx.from_peer)?;
-    match playback_tokens::admit(session, &ctx.sent_path, tokens, unix_now()) {
+    // a path-placed token is read from the path as sent
+    ctx.keep_sent_path(session.req_header());
+    let sent_path = ctx.sent_path.as_deref().unwrap_or_default();
+    match playback_tokens::admit(session, sent_path, tokens, unix_now()) {
         Ok(admitted) => {
             ctx.token = Some(admitted);
             None
@@ -149,7 +153,7 @@ async fn check_token(
             metrics::TOKEN_REJECTIONS
                 .with_label_values(&[e.reason()])
                 .inc();
-            tracing::info!(status, reason = e.reason(), error = %e, path = %redaction::target(&ctx.sent_path), "token refused");
+            tracing::info!(status, reason = e.reason(), error = %e, path = %redaction::target(sent_path), "token refused");
             Some(refuse(session, ctx, decor, status, "X-Token-Error", e.reason()).await)
         }
     }
@@ -160,16 +164,25 @@ fn settle(session: &mut Session, ctx: &mut RequestCtx) {
     let uri = &session.req_header().uri;
     // the class `admit` set holds unless the path changed since (normalised,
     // or a path token taken out of it)
-    if uri.path() != ctx.sent_path {
+    if ctx
+        .sent_path
+        .as_deref()
+        .is_some_and(|sent| sent != uri.path())
+    {
         ctx.class = ObjectClass::from_request(uri.path(), uri.query());
     }
     ctx.shard_key = uri.path().to_string();
     if ctx.class.is_playlist() {
         // playlists are small and may be rewritten per viewer: always whole
         // (a 200 is a valid answer to a Range request, RFC 9110 14.2)
+        // (looked up first: removing also searches Pingora's map of name
+        // spellings, and almost no playlist request carries either)
         let req = session.req_header_mut();
-        req.remove_header(&http::header::RANGE);
-        req.remove_header(&http::header::IF_RANGE);
+        for name in [http::header::RANGE, http::header::IF_RANGE] {
+            if req.headers.contains_key(&name) {
+                req.remove_header(&name);
+            }
+        }
     }
 }
 
@@ -194,7 +207,7 @@ async fn refuse(
     reason: &'static str,
 ) -> Result<bool> {
     ctx.cache = CacheResult::Refused;
-    tracing::debug!(status, reason, path = %redaction::target(&ctx.sent_path), "request refused");
+    tracing::debug!(status, reason, path = %redaction::target(ctx.sent_path(session.req_header())), "request refused");
     let mut resp = ResponseHeader::build(status, Some(4))?;
     resp.insert_header(http::header::CONTENT_LENGTH, "0")?;
     resp.insert_header(http::header::CACHE_CONTROL, "no-store")?;

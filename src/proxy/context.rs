@@ -11,6 +11,7 @@ use crate::hls::ObjectClass;
 use crate::routing::Route;
 use crate::streams::OriginProgress;
 use crate::upstream::Origin;
+use pingora::http::RequestHeader;
 
 /// How the cache answered a request (RFC 9211 vocabulary, and the `cache`
 /// metric label).
@@ -93,12 +94,17 @@ pub struct RequestCtx {
     /// An origin whose segment 404 was retried elsewhere: whether it was a miss of
     /// its own (another origin has the segment) is known from the next answer.
     pub pending_404: Option<usize>,
+    /// The compression module was turned on for this response (`delivery`):
+    /// only then are its counters read when the request is logged.
+    pub compressing: bool,
     /// The token-free path: the key siblings shard on.
     pub shard_key: String,
-    /// The path exactly as the client sent it, before normalisation and
-    /// before a path-placed token was taken out (token extraction; logged
-    /// only through `crate::redaction`).
-    pub sent_path: String,
+    /// The path exactly as the client sent it, kept before the edge changes
+    /// the request's path (normalisation, a path-placed token taken out) or
+    /// reads a token route's path tokens; `None` while the request's path is
+    /// still the one sent (read it with [`RequestCtx::sent_path`]; logged only
+    /// through `crate::redaction`).
+    pub sent_path: Option<String>,
     pub origin_sent_at: Option<Instant>,
     /// Time to the origin's response header.
     pub upstream_time: Option<std::time::Duration>,
@@ -150,8 +156,9 @@ impl RequestCtx {
             not_modified: None,
             answer_outcome: None,
             pending_404: None,
+            compressing: false,
             shard_key: String::new(),
-            sent_path: String::new(),
+            sent_path: None,
             origin_sent_at: None,
             upstream_time: None,
             storing: false,
@@ -172,6 +179,19 @@ impl RequestCtx {
     /// The session id of the request's token, if any (access log).
     pub fn session_id(&self) -> Option<&str> {
         self.token.as_ref().and_then(|t| t.session_id())
+    }
+
+    /// The path as the client sent it, given the request as it is now.
+    pub fn sent_path<'a>(&'a self, req: &'a RequestHeader) -> &'a str {
+        self.sent_path.as_deref().unwrap_or_else(|| req.uri.path())
+    }
+
+    /// Keeps the path as sent, before the edge changes it (once: the first
+    /// change is the one that matters).
+    pub fn keep_sent_path(&mut self, req: &RequestHeader) {
+        if self.sent_path.is_none() {
+            self.sent_path = Some(req.uri.path().to_string());
+        }
     }
 
     pub fn route_name(&self) -> &str {

@@ -71,7 +71,7 @@ impl Delivery {
         &self,
         session: &mut Session,
         resp: &mut ResponseHeader,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<()> {
         let http10 = http1_framing(session, resp);
         if let Some(hsts) = &self.hsts {
@@ -99,6 +99,7 @@ impl Delivery {
         if resp.status.as_u16() == 200 && !head && accepts && !http10 {
             if let Some(module) = compression(session) {
                 module.adjust_level(level);
+                ctx.compressing = true;
             }
         }
         Ok(())
@@ -135,12 +136,16 @@ impl Delivery {
         Ok(())
     }
 
-    /// Counts what the compressor did for this response.
-    pub fn logging(session: &Session) {
+    /// Counts what the compressor did for this response (looked up only
+    /// when it was turned on: the lookup hashes a type id on every request).
+    pub fn logging(session: &Session, ctx: &RequestCtx) {
         if session.as_downstream().is_http2() {
             metrics::H2_REQUESTS.inc();
         } else {
             metrics::H1_REQUESTS.inc();
+        }
+        if !ctx.compressing {
+            return;
         }
         let info = session
             .downstream_modules_ctx

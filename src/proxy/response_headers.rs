@@ -2,7 +2,6 @@
 //! (RFC 9211), CORS, and the downstream `Cache-Control` of the object class.
 //! (`Age` on hits is set by Pingora from the stored object, RFC 9111 5.1.)
 
-use std::fmt::Write;
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
@@ -14,6 +13,7 @@ use super::fields::{self, Fields};
 use crate::cache::directives::Downstream;
 use crate::cache::policy::Audience;
 use crate::cache::CachePolicy;
+use crate::decimal::{decimal_len, push_decimal};
 
 /// RFC 9211's field.
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -42,14 +42,7 @@ impl ResponseDecor {
             .get(&CACHE_STATUS)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
-        let mut value =
-            String::with_capacity(upstream.map_or(0, |u| u.len() + 2) + self.edge_id.len() + 24);
-        if let Some(upstream) = upstream {
-            value.push_str(upstream);
-            value.push_str(", ");
-        }
-        self.push_cache_status(&mut value, ctx, lifetime);
-        let cache_status = fields::value(value)?;
+        let cache_status = fields::value(self.cache_status(upstream, ctx, lifetime))?;
         // on a token route only the player's own cache may keep a copy (another
         // edge of the deployment, which checks tokens itself, may)
         let protected = ctx.route.as_ref().is_some_and(|r| r.tokens.is_some()) && !ctx.from_peer;
@@ -92,21 +85,44 @@ impl ResponseDecor {
         Ok(())
     }
 
-    /// Appends this edge's `Cache-Status` entry to `out` (one allocation per response).
-    fn push_cache_status(&self, out: &mut String, ctx: &RequestCtx, lifetime: Option<Duration>) {
-        out.push_str(&self.edge_id);
-        out.push_str(match ctx.cache {
+    /// `Cache-Status`: the `upstream` entries, then this edge's, in one
+    /// allocation of exactly its length (see `fields::value`).
+    fn cache_status(
+        &self,
+        upstream: Option<&str>,
+        ctx: &RequestCtx,
+        lifetime: Option<Duration>,
+    ) -> String {
+        const TTL: &str = "; ttl=";
+        let result = match ctx.cache {
             CacheResult::Hit => "; hit",
             CacheResult::Coalesced => "; fwd=miss; collapsed",
             CacheResult::Miss if ctx.storing && ctx.class.is_media() => "; fwd=miss; stored",
             CacheResult::Miss => "; fwd=miss",
             CacheResult::Stale => "; hit; fwd=stale",
             CacheResult::Bypass | CacheResult::Refused => "; fwd=bypass",
-        });
-        if ctx.cache == CacheResult::Hit {
-            if let Some(ttl) = ctx.remaining_ttl.or(lifetime) {
-                let _ = write!(out, "; ttl={}", ttl.as_secs());
-            }
+        };
+        let ttl = if ctx.cache == CacheResult::Hit {
+            ctx.remaining_ttl.or(lifetime).map(|ttl| ttl.as_secs())
+        } else {
+            None
+        };
+        let len = upstream.map_or(0, |u| u.len() + 2)
+            + self.edge_id.len()
+            + result.len()
+            + ttl.map_or(0, |t| TTL.len() + decimal_len(t));
+        let mut out = String::with_capacity(len);
+        if let Some(upstream) = upstream {
+            out.push_str(upstream);
+            out.push_str(", ");
         }
+        out.push_str(&self.edge_id);
+        out.push_str(result);
+        if let Some(ttl) = ttl {
+            out.push_str(TTL);
+            push_decimal(&mut out, ttl);
+        }
+        debug_assert_eq!(out.len(), len);
+        out
     }
 }

@@ -95,6 +95,17 @@ impl StoredMeta {
 
     /// A `CacheMeta` equal to the one kept, with its extensions.
     pub fn meta(&self) -> Result<CacheMeta> {
+        self.meta_of_class(self.class)
+    }
+
+    /// [`Self::meta`] tagged with the class the storage recorded for the
+    /// object rather than the one the fill was admitted with: one extension
+    /// inserted, not one replaced by another (each is an allocation on a hit).
+    pub fn meta_as(&self, class: StoredClass) -> Result<CacheMeta> {
+        self.meta_of_class(Some(class))
+    }
+
+    fn meta_of_class(&self, class: Option<StoredClass>) -> Result<CacheMeta> {
         let mut meta = match &self.timing {
             Timing::Admitted {
                 fresh_until,
@@ -126,7 +137,7 @@ impl StoredMeta {
             }
         };
         let extensions = meta.extensions_mut();
-        if let Some(class) = self.class {
+        if let Some(class) = class {
             extensions.insert(class);
         }
         if let Some(plan) = self.plan {
