@@ -112,6 +112,11 @@ impl Downstream {
     /// What `resp`'s `Cache-Control` tells players: the one field of
     /// [`OriginDirectives`] every response needs (read alone, on every hit).
     pub fn read(resp: &ResponseHeader) -> Downstream {
+        // Pingora's reader looks the field up by its name as text (parsed
+        // again on every call); most stored headers have none
+        if !resp.headers.contains_key(header::CACHE_CONTROL) {
+            return Downstream::Default;
+        }
         Downstream::of(CacheControl::from_resp_headers(resp).as_ref())
     }
 

@@ -40,6 +40,8 @@ use crate::routing::RouteTable;
 
 /// RFC 8586's field.
 const CDN_LOOP: HeaderName = HeaderName::from_static("cdn-loop");
+/// `SIBLING_HEADER` as a field name: a lookup by text parses it every time.
+const SIBLING: HeaderName = HeaderName::from_static(SIBLING_HEADER);
 
 /// Returns `Ok(true)` when the request was answered here.
 pub async fn admit(
@@ -72,7 +74,7 @@ pub async fn admit(
             return refuse(session, ctx, decor, 403, "X-Edge-Refused", "peer-auth").await;
         }
     }
-    ctx.from_sibling = session.req_header().headers.contains_key(SIBLING_HEADER)
+    ctx.from_sibling = session.req_header().headers.contains_key(&SIBLING)
         && (ctx.from_peer || peer_secret.is_none());
     if let Some(refused) = check_token(session, ctx, decor).await {
         return refused;
