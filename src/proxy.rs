@@ -146,12 +146,15 @@ impl ProxyHttp for Edge {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         self.delivery.hold(session);
         let peer_secret = self.peer_secret.as_ref();
-        let answered =
-            admission::admit(session, ctx, &self.routes, &self.decor, peer_secret).await?;
-        if !answered {
-            low_latency::classify(ctx, &self.streams);
+        match admission::admit(session, ctx, &self.routes, &self.decor, peer_secret) {
+            None => {
+                low_latency::classify(ctx, &self.streams);
+                Ok(false)
+            }
+            // in a box of its own: the write's future would otherwise make
+            // every request's `request_filter` future as large as it is
+            Some(answer) => Box::pin(admission::answer(session, ctx, &self.decor, answer)).await,
         }
-        Ok(answered)
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {

@@ -43,24 +43,53 @@ const CDN_LOOP: HeaderName = HeaderName::from_static("cdn-loop");
 /// `SIBLING_HEADER` as a field name: a lookup by text parses it every time.
 const SIBLING: HeaderName = HeaderName::from_static(SIBLING_HEADER);
 
-/// Returns `Ok(true)` when the request was answered here.
-pub async fn admit(
+/// What the edge answers itself, instead of going on to the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A refusal: `status`, with `reason` in the field `header`.
+    Refuse {
+        status: u16,
+        header: &'static str,
+        reason: &'static str,
+    },
+    /// A CORS preflight.
+    Preflight,
+}
+
+impl Answer {
+    /// A refusal with `X-Edge-Refused`, counted under `reason`.
+    fn counted(status: u16, reason: &'static str) -> Answer {
+        metrics::REFUSED.with_label_values(&[reason]).inc();
+        Answer::Refuse {
+            status,
+            header: "X-Edge-Refused",
+            reason,
+        }
+    }
+}
+
+/// Decides whether the request goes on (`None`) or what the edge answers
+/// itself (written by [`answer`]). Nothing here waits: the answer's write
+/// is the only part that does, so that every admitted request's future stays
+/// small (the write's future is large, and `request_filter` boxes it only
+/// when there is an answer).
+pub fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
     routes: &RouteTable,
     decor: &ResponseDecor,
     peer_secret: Option<&PeerSecret>,
-) -> Result<bool> {
+) -> Option<Answer> {
     if let Err(broken) = message_rules::check(session) {
         // what follows on this connection may not be framed as it claims
         session.set_keepalive(None);
-        return refuse_counted(session, ctx, decor, 400, broken.reason()).await;
+        return Some(Answer::counted(400, broken.reason()));
     }
     if session.req_header().method == Method::OPTIONS && decor.allow_origin.is_some() {
-        return preflight(session, ctx, decor).await;
+        return Some(Answer::Preflight);
     }
     if let Some((status, reason)) = gate(session, ctx, routes, &decor.edge_id) {
-        return refuse_counted(session, ctx, decor, status, reason).await;
+        return Some(Answer::counted(status, reason));
     }
     // the class is known before the token check, so that refusals are
     // counted under it (a path token does not change the extension)
@@ -71,16 +100,37 @@ pub async fn admit(
             metrics::REFUSED.with_label_values(&["peer-auth"]).inc();
             let path = ctx.sent_path(session.req_header());
             tracing::warn!(reason = %reason, path = %redaction::target(path), "peer signature refused");
-            return refuse(session, ctx, decor, 403, "X-Edge-Refused", "peer-auth").await;
+            return Some(Answer::Refuse {
+                status: 403,
+                header: "X-Edge-Refused",
+                reason: "peer-auth",
+            });
         }
     }
     ctx.from_sibling = session.req_header().headers.contains_key(&SIBLING)
         && (ctx.from_peer || peer_secret.is_none());
-    if let Some(refused) = check_token(session, ctx, decor).await {
-        return refused;
+    if let Some(refused) = check_token(session, ctx) {
+        return Some(refused);
     }
     settle(session, ctx);
-    Ok(false)
+    None
+}
+
+/// Writes the edge's own answer; `Ok(true)`: the request was answered here.
+pub async fn answer(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    decor: &ResponseDecor,
+    answer: Answer,
+) -> Result<bool> {
+    match answer {
+        Answer::Refuse {
+            status,
+            header,
+            reason,
+        } => refuse(session, ctx, decor, status, header, reason).await,
+        Answer::Preflight => preflight(session, ctx, decor).await,
+    }
 }
 
 /// Method, loop, path and route, in that order; the path is normalised in
@@ -134,12 +184,8 @@ fn set_path(session: &mut Session, path: &str) -> std::result::Result<(), http::
 }
 
 /// The playback token of a token route (not for peers); `Some` with the
-/// answer when the request was refused.
-async fn check_token(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    decor: &ResponseDecor,
-) -> Option<Result<bool>> {
+/// refusal when it fails.
+fn check_token(session: &mut Session, ctx: &mut RequestCtx) -> Option<Answer> {
     let route = ctx.route.clone()?;
     let tokens = route.tokens.as_ref().filter(|_| !ctx.from_peer)?;
     // a path-placed token is read from the path as sent
@@ -156,7 +202,11 @@ async fn check_token(
                 .with_label_values(&[e.reason()])
                 .inc();
             tracing::info!(status, reason = e.reason(), error = %e, path = %redaction::target(sent_path), "token refused");
-            Some(refuse(session, ctx, decor, status, "X-Token-Error", e.reason()).await)
+            Some(Answer::Refuse {
+                status,
+                header: "X-Token-Error",
+                reason: e.reason(),
+            })
         }
     }
 }
@@ -186,18 +236,6 @@ fn settle(session: &mut Session, ctx: &mut RequestCtx) {
             }
         }
     }
-}
-
-/// `refuse` with `X-Edge-Refused`, counted under `reason`.
-async fn refuse_counted(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    decor: &ResponseDecor,
-    status: u16,
-    reason: &'static str,
-) -> Result<bool> {
-    metrics::REFUSED.with_label_values(&[reason]).inc();
-    refuse(session, ctx, decor, status, "X-Edge-Refused", reason).await
 }
 
 async fn refuse(
