@@ -97,14 +97,9 @@ pub fn admit(
     ctx.class = ObjectClass::from_request(uri.path(), uri.query());
     if let Some(secret) = peer_secret {
         if let Err(reason) = check_peer(session, ctx, secret) {
-            metrics::REFUSED.with_label_values(&["peer-auth"]).inc();
             let path = ctx.sent_path(session.req_header());
             tracing::warn!(reason = %reason, path = %redaction::target(path), "peer signature refused");
-            return Some(Answer::Refuse {
-                status: 403,
-                header: "X-Edge-Refused",
-                reason: "peer-auth",
-            });
+            return Some(Answer::counted(403, "peer-auth"));
         }
     }
     ctx.from_sibling = session.req_header().headers.contains_key(&SIBLING)
@@ -186,8 +181,13 @@ fn set_path(session: &mut Session, path: &str) -> std::result::Result<(), http::
 /// The playback token of a token route (not for peers); `Some` with the
 /// refusal when it fails.
 fn check_token(session: &mut Session, ctx: &mut RequestCtx) -> Option<Answer> {
-    let route = ctx.route.clone()?;
-    let tokens = route.tokens.as_ref().filter(|_| !ctx.from_peer)?;
+    // the route is held (one reference more) only where it checks tokens
+    let route = ctx
+        .route
+        .as_ref()
+        .filter(|r| r.tokens.is_some() && !ctx.from_peer)?
+        .clone();
+    let tokens = route.tokens.as_ref()?;
     // a path-placed token is read from the path as sent
     ctx.keep_sent_path(session.req_header());
     let sent_path = ctx.sent_path.as_deref().unwrap_or_default();
