@@ -96,6 +96,9 @@ pub struct CacheSettings {
     /// An operator-named targeted cache-control field (RFC 9213) that governs
     /// this edge's storage above `CDN-Cache-Control` and `Cache-Control`.
     pub targeted_field: Option<http::HeaderName>,
+    /// Stored bodies of 64 KiB and more are kept in sealed memory files and
+    /// sent to plaintext HTTP/1 players with `sendfile` (`sealed`).
+    pub sendfile: bool,
 }
 
 /// `cache.other`: how objects that are neither media nor playlists are cached.
@@ -392,6 +395,7 @@ fn cache_settings(f: &CacheFile, p: &mut Problems) -> Option<CacheSettings> {
         ignore_query_params,
         set_cookie,
         targeted_field,
+        sendfile: f.sendfile.unwrap_or(true),
     };
     Some(settings)
 }

@@ -22,6 +22,7 @@ mod book;
 mod clock;
 mod gather;
 mod report;
+mod sendfile;
 mod stream;
 
 use std::sync::Arc;

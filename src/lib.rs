@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod redaction;
 pub mod request_path;
 pub mod routing;
+pub mod sealed;
 pub mod server;
 pub mod streams;
 pub mod tls;

@@ -59,11 +59,27 @@ fn server_conf(config: &Config) -> ServerConf {
     conf
 }
 
+/// Sealed bodies hold one open file each (`crate::sealed`): the soft limit is
+/// lifted to the hard one, and half of it is theirs.
+fn open_files_for_sealed_bodies() {
+    match crate::sealed::raise_open_file_limit() {
+        Ok(limit) => tracing::info!(
+            open_files = limit,
+            sealed_bodies = limit / 2,
+            "stored bodies of 64 KiB and more are sent with sendfile"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the open-file limit could not be read or raised"),
+    }
+}
+
 /// Builds every service of the edge; `run` starts them.
 pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(config));
     server.bootstrap();
     crate::metrics::register_all();
+    if config.cache.sendfile {
+        open_files_for_sealed_bodies();
+    }
 
     let revocations = Arc::new(Revocations::new());
     let routes = Arc::new(RouteTable::new(config, &revocations)?);

@@ -3,7 +3,9 @@
 //! Objects live in a `moka` cache bounded by bytes (body + metadata),
 //! evicted by moka's TinyLFU admission and LRU eviction, and
 //! expired per entry at their stale deadline. A hit hands out the stored body
-//! as a `Bytes` clone: a reference count, never a copy of the body.
+//! as a `Bytes` clone: a reference count, never a copy of the body. A body of
+//! 64 KiB or more is kept in a sealed memory file (`crate::sealed`, unless
+//! `cache.sendfile: false`), which plaintext connections send with `sendfile`.
 //!
 //! An object is inserted only in `HandleMiss::finish`, which Pingora calls only
 //! after the whole body arrived with its framing intact; a fill dropped before
@@ -131,6 +133,11 @@ impl MemoryStorage {
             classes,
             fills: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether large bodies are kept in sealed files for `sendfile` (`cache.sendfile`).
+    fn seals_bodies(&self) -> bool {
+        self.policy.settings().sendfile
     }
 
     /// Takes over the fill of `key` that the request holding `tag` wrote and abandoned

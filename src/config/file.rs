@@ -81,6 +81,7 @@ pub struct CacheFile {
     pub ignore_query_params: Option<Vec<String>>,
     pub set_cookie: Option<String>,
     pub targeted_field: Option<String>,
+    pub sendfile: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -79,9 +79,18 @@ impl Gather {
     }
 
     /// Bytes held now.
-    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held.len()
+    }
+
+    /// What is held, for a caller that writes it to the socket itself.
+    pub fn held_bytes(&self) -> &[u8] {
+        &self.held
+    }
+
+    /// The first `n` held bytes were written by the caller.
+    pub fn consumed(&mut self, n: usize) {
+        self.held.drain(..n);
     }
 }
 

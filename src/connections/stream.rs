@@ -11,11 +11,14 @@
 //! silent connection is simply closed (RFC 9112 9.5).
 //!
 //! Writes go through a [`Gather`], so a response header leaves in one
-//! vectored write with the body that follows it. Everything else (TLS and
-//! socket digests, peeking) is the inner stream's.
+//! vectored write with the body that follows it. On a plaintext TCP
+//! connection, a write of a sealed body's bytes (`crate::sealed`) is sent
+//! from its file with `sendfile` instead (`sendfile.rs`). Everything else
+//! (TLS and socket digests, peeking) is the inner stream's.
 
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -23,11 +26,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use pingora::protocols::l4::stream::Stream as TcpStream;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
-    TimingDigest, UniqueID, UniqueIDType, ALPN,
+    TimingDigest, UniqueID, UniqueIDType, ALPN, IO,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -36,6 +40,8 @@ use super::book::Permit;
 use super::clock::{Clock, TimeoutPhase};
 use super::gather::Gather;
 use super::report;
+use super::sendfile::{self, Sent, SENDFILE_MIN};
+use crate::sealed;
 
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
@@ -58,6 +64,9 @@ pub struct GuardedStream {
     sleep: Option<Pin<Box<Sleep>>>,
     cut: bool,
     gather: Gather,
+    /// The socket of a plaintext TCP connection, which can send sealed
+    /// bodies with `sendfile`; `None` for TLS, or once `sendfile` failed.
+    sendfile_to: Option<RawFd>,
     _permit: Permit,
 }
 
@@ -72,7 +81,13 @@ impl std::fmt::Debug for GuardedStream {
 
 impl GuardedStream {
     pub fn new(inner: Stream, clock: Option<Clock>, permit: Permit) -> GuardedStream {
+        let io: &dyn IO = &*inner;
+        let sendfile_to = io
+            .as_any()
+            .downcast_ref::<TcpStream>()
+            .map(|tcp| tcp.as_raw_fd());
         GuardedStream {
+            sendfile_to,
             inner,
             preface_seen: clock.as_ref().map(|_| 0),
             clock: clock.map(|c| Arc::new(Mutex::new(c))),
@@ -179,6 +194,17 @@ impl AsyncWrite for GuardedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(fd) = this.sendfile_to.filter(|_| buf.len() >= SENDFILE_MIN) {
+            if let Some(source) = sealed::source_of(buf) {
+                match sendfile::poll_send(&mut this.gather, &mut this.inner, fd, source, cx, buf) {
+                    Sent::Done(poll) => return poll,
+                    Sent::Unsupported => {
+                        this.sendfile_to = None;
+                        sendfile::count_refusal();
+                    }
+                }
+            }
+        }
         this.gather.poll_write(&mut this.inner, cx, buf)
     }
 

@@ -1,11 +1,13 @@
 //! Metrics of how players reach the edge: TLS handshakes, certificates and
-//! their rotation, HTTP versions, and playlist compression. Part of
+//! their rotation, HTTP versions, playlist compression, and bodies sent from
+//! sealed files. Part of
 //! `metrics` (one place names every metric); labels are listen addresses
 //! and certificate names from the config, and small fixed sets.
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_gauge_vec, register_int_counter_vec, GaugeVec, IntCounter, IntCounterVec,
+    register_gauge_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    GaugeVec, IntCounter, IntCounterVec, IntGauge,
 };
 
 /// Completed TLS handshakes by listener and TLS version.
@@ -87,7 +89,41 @@ pub static COMPRESSION_BYTES: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
+/// Stored bodies held in sealed memory files (`sealed`), one open file each.
+pub static SEALED_BODIES: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "hls_edge_sealed_bodies",
+        "Stored bodies held in sealed memory files for sendfile (one open file each)"
+    )
+    .expect("metric names are unique")
+});
+
+/// Bodies of at least 64 KiB kept in ordinary memory instead of a sealed
+/// file, by reason (`budget`: half the open-file limit is held; `kernel`:
+/// the file could not be made), and connections that fell back from
+/// `sendfile` to copying writes (`sendfile`).
+pub static SEALED_FALLBACKS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_sealed_fallbacks_total",
+        "Stored bodies not kept in a sealed file, and connections that stopped using sendfile, by reason",
+        &["reason"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Body bytes sent to players from sealed files with `sendfile`.
+pub static SENDFILE_BYTES: Lazy<IntCounter> = Lazy::new(|| {
+    register_int_counter!(
+        "hls_edge_sendfile_bytes_total",
+        "Response body bytes sent to plaintext HTTP/1 clients from sealed files with sendfile"
+    )
+    .expect("metric names are unique")
+});
+
 pub(super) fn register() {
+    Lazy::force(&SEALED_BODIES);
+    Lazy::force(&SEALED_FALLBACKS);
+    Lazy::force(&SENDFILE_BYTES);
     Lazy::force(&TLS_HANDSHAKES);
     Lazy::force(&TLS_SNI_UNMATCHED);
     Lazy::force(&TLS_CERT_EXPIRY);

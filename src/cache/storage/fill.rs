@@ -24,6 +24,7 @@ use pingora::{Error, ErrorType, Result};
 use tokio::sync::Notify;
 
 use super::{MemoryStorage, StoredMeta};
+use crate::{metrics, sealed};
 
 /// How long an abandoned fill waits to be adopted before its readers fail.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
@@ -133,9 +134,18 @@ impl Fill {
         self.grew.notify_waiters();
     }
 
-    /// The whole body, once every byte is in.
-    fn body(&self) -> Bytes {
+    /// The whole body, once every byte is in: in a sealed file when `seal`
+    /// and it is large enough (`sealed`), otherwise in one buffer.
+    fn body(&self, seal: bool) -> Bytes {
         let st = self.state.lock();
+        if seal && st.len >= sealed::SEAL_MIN {
+            match sealed::seal(&st.chunks, st.len) {
+                Ok(body) => return body,
+                Err(why) => metrics::SEALED_FALLBACKS
+                    .with_label_values(&[why.label()])
+                    .inc(),
+            }
+        }
         match st.chunks.as_slice() {
             [one] => one.clone(),
             chunks => {
@@ -193,7 +203,7 @@ impl FillWriter {
 
     /// Stores the complete body and lets every reader see its end.
     fn complete(&mut self) -> Result<usize> {
-        let body = self.fill.body();
+        let body = self.fill.body(self.storage.seals_bodies());
         let size = body.len();
         let meta = self.fill.meta()?;
         self.storage.insert(self.fill.key, meta, body)?;

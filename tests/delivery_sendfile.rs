@@ -1,0 +1,301 @@
+//! Stored bodies of 64 KiB and more are kept in sealed memory files and sent
+//! to plaintext HTTP/1 players with `sendfile` (src/sealed.rs): what the
+//! player receives must be the origin's bytes, whole and in order, however
+//! it asks (whole, a range, HEAD, several responses on one connection), over
+//! TLS (never sent from the file: the bytes must be encrypted), and when the
+//! object is evicted while a slow player is still reading it.
+//!
+//! The origin is a stock nginx serving files from a directory (skipped when
+//! nginx is missing, except under `CI=true`).
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::metrics::value;
+use common::nginx::Nginx;
+use common::tls::TestPki;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sizes of the objects: two large ones (sealed), one under 64 KiB (not).
+const LARGE: usize = 900_000;
+const SMALL: usize = 40_000;
+/// Sealed, and small enough to sit whole in a socket's buffers.
+const MID: usize = 100_000;
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ (i >> 9) as u8 ^ seed)
+        .collect()
+}
+
+/// nginx serving `seg_0.ts`..`seg_3.ts` (large), `mid.ts`, `small.ts` and a playlist.
+struct Files {
+    dir: TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        let dir = TempDir::new("hls-edge-sendfile").expect("a temp dir");
+        for i in 0..4u8 {
+            std::fs::write(dir.path().join(format!("seg_{i}.ts")), pattern(LARGE, i)).unwrap();
+        }
+        std::fs::write(dir.path().join("small.ts"), pattern(SMALL, 9)).unwrap();
+        std::fs::write(dir.path().join("mid.ts"), pattern(MID, 7)).unwrap();
+        std::fs::write(
+            dir.path().join("index.m3u8"),
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\nseg_0.ts\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        Files { dir }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.root().join(name)).unwrap()
+    }
+}
+
+/// nginx, or `None` when it is missing (a failure under `CI=true`).
+fn nginx(files: &Files) -> Option<Nginx> {
+    if !Nginx::available() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI must have nginx: .ci/setup installs it"
+        );
+        return None;
+    }
+    Some(Nginx::start(files.root()).expect("nginx starts"))
+}
+
+fn sendfile_bytes(metrics: &str) -> f64 {
+    value(metrics, "hls_edge_sendfile_bytes_total", &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sealed_bodies_reach_the_player_as_the_origin_sent_them() {
+    let files = Files::new();
+    let Some(nginx) = nginx(&files) else { return };
+    let edge = TestEdge::start_config(&EdgeConfig::new().route("/hls/", nginx.addr())).await;
+    let seg = files.bytes("seg_0.ts");
+
+    let miss = edge.get("/hls/seg_0.ts").await;
+    assert_eq!(miss.status, 200);
+    assert!(miss.complete && miss.body == seg, "the miss is the file");
+    let before = edge.metrics().await;
+    assert!(
+        value(&before, "hls_edge_sealed_bodies", &[]) >= 1.0,
+        "{before}"
+    );
+
+    // on one kept-alive connection: whole, a range, HEAD, a small object, the
+    // playlist, and the whole segment again: each response framed right
+    let mut client = Client::connect(edge.addr()).await.expect("connects");
+    let whole = client.get("/hls/seg_0.ts", &[]).await.unwrap();
+    assert_eq!(whole.status, 200);
+    assert!(whole.complete && whole.body == seg, "the hit is the file");
+    assert!(
+        cache_status(&whole)[0].hit,
+        "{:?}",
+        whole.header("cache-status")
+    );
+    let range = client
+        .get("/hls/seg_0.ts", &[("Range", "bytes=100001-700000")])
+        .await
+        .unwrap();
+    assert_eq!(range.status, 206);
+    assert_eq!(
+        range.header("content-range"),
+        Some(format!("bytes 100001-700000/{LARGE}").as_str())
+    );
+    assert!(range.complete && range.body == seg[100_001..=700_000]);
+    let tail = client
+        .get("/hls/seg_0.ts", &[("Range", "bytes=-70000")])
+        .await
+        .unwrap();
+    assert_eq!(tail.status, 206);
+    assert!(tail.body == seg[LARGE - 70_000..]);
+    let head = client.head("/hls/seg_0.ts", &[]).await.unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(LARGE.to_string().as_str())
+    );
+    assert!(head.body.is_empty());
+    let small = client.get("/hls/small.ts", &[]).await.unwrap();
+    assert!(small.complete && small.body == files.bytes("small.ts"));
+    let playlist = client.get("/hls/index.m3u8", &[]).await.unwrap();
+    assert_eq!(playlist.status, 200);
+    assert!(playlist.text().starts_with("#EXTM3U"));
+    let again = client.get("/hls/seg_0.ts", &[]).await.unwrap();
+    assert!(again.complete && again.body == seg);
+
+    let after = edge.metrics().await;
+    let sent = sendfile_bytes(&after) - sendfile_bytes(&before);
+    // the whole twice and the two ranges, less at most a 16 KiB tail each
+    // that a full socket leaves to an ordinary write
+    let sealed = 2 * LARGE + 600_000 + 70_000;
+    assert!(
+        sent > (sealed - 4 * 16 * 1024) as f64 && sent <= sealed as f64,
+        "{sent} bytes sent from sealed files, of {sealed}"
+    );
+    assert_eq!(nginx.answered(200, "seg_0.ts"), 1, "one origin fetch");
+    assert_eq!(
+        value(
+            &after,
+            "hls_edge_sealed_fallbacks_total",
+            &[("reason", "sendfile")]
+        ),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_tls_a_sealed_body_is_encrypted_never_sent_from_the_file() {
+    let files = Files::new();
+    let Some(nginx) = nginx(&files) else { return };
+    let Some(pki) = TestPki::new() else { return };
+    let cert = pki.issue(&["127.0.0.1"], 30);
+    let tls = free_addr();
+    let config = EdgeConfig::new()
+        .route("/hls/", nginx.addr())
+        .tls_listener(tls, &cert.cert, &cert.key);
+    let edge = TestEdge::start_config(&config).await;
+    let seg = files.bytes("seg_1.ts");
+    assert!(edge.get("/hls/seg_1.ts").await.body == seg, "stored");
+    let before = edge.metrics().await;
+
+    let (mut client, _) = tls::https_client(tls, "127.0.0.1", &pki.ca_cert())
+        .await
+        .expect("TLS connects");
+    let hit = client.get("/hls/seg_1.ts", &[]).await.unwrap();
+    let range = client
+        .get("/hls/seg_1.ts", &[("Range", "bytes=200000-")])
+        .await
+        .unwrap();
+
+    assert!(
+        hit.complete && hit.body == seg,
+        "a TLS hit decrypts to the file"
+    );
+    assert!(cache_status(&hit)[0].hit);
+    assert!(range.complete && range.body == seg[200_000..]);
+    let after = edge.metrics().await;
+    assert_eq!(
+        sendfile_bytes(&after),
+        sendfile_bytes(&before),
+        "nothing went out of a TLS connection unencrypted"
+    );
+}
+
+/// A player that asks for a sealed object and reads nothing until the edge
+/// has written the whole response into the socket and dropped the object
+/// (expired: its file closed and unmapped), then reads it: the bytes queued in
+/// the socket are the kernel's, and arrive unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_dropped_while_still_queued_in_the_socket_arrives_whole() {
+    let files = Files::new();
+    let Some(nginx) = nginx(&files) else { return };
+    let config = EdgeConfig::new()
+        .route("/hls/", nginx.addr())
+        .cache("segment_ttl", "1s")
+        .cache("stale_if_error", "0s");
+    let edge = TestEdge::start_config(&config).await;
+    let mid = files.bytes("mid.ts");
+    assert!(edge.get("/hls/mid.ts").await.body == mid, "stored");
+    let before = edge.metrics().await;
+    assert_eq!(
+        value(&before, "hls_edge_sealed_bodies", &[]),
+        1.0,
+        "{before}"
+    );
+
+    // room for the whole response in the player's socket
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(400_000).unwrap();
+    let mut slow = socket.connect(edge.addr()).await.unwrap();
+    slow.write_all(b"GET /hls/mid.ts HTTP/1.1\r\nHost: edge\r\n\r\n")
+        .await
+        .unwrap();
+    let hit = [("class", "segment"), ("cache", "hit")];
+    // counted once the response is written whole
+    let written = scrape_until(&edge, &before, "hls_edge_requests_total", &hit, 1.0).await;
+    let sent = sendfile_bytes(&written) - sendfile_bytes(&before);
+    assert!(
+        sent >= (MID - 16 * 1024) as f64,
+        "{sent} bytes from the sealed file"
+    );
+    // expired after 1 s; another object's lookups run the store's upkeep
+    let deadline = Deadline::new("the sealed body dropped", Duration::from_secs(15));
+    loop {
+        let metrics = edge.metrics().await;
+        if value(&metrics, "hls_edge_sealed_bodies", &[]) == 0.0 {
+            break;
+        }
+        let _ = edge.get("/hls/small.ts").await;
+        deadline
+            .tick(Duration::from_millis(100), || metrics.clone())
+            .await;
+    }
+
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            if let Some(end) = find(&got, b"\r\n\r\n") {
+                if got.len() >= end + 4 + MID {
+                    break;
+                }
+            }
+            let n = slow.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the edge closed before the body's end");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the response arrives within 10 s");
+    let end = find(&got, b"\r\n\r\n").expect("a response head") + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(got.len() - end, MID);
+    assert!(
+        got[end..] == mid[..],
+        "the dropped object's bytes, unchanged"
+    );
+
+    // and the next request for it is a fresh fetch
+    let refetched = edge.get("/hls/mid.ts").await;
+    assert!(refetched.complete && refetched.body == mid);
+    assert_eq!(
+        nginx.answered(200, "mid.ts"),
+        2,
+        "fetched again once expired"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_sendfile_off_bodies_stay_in_ordinary_memory() {
+    let files = Files::new();
+    let Some(nginx) = nginx(&files) else { return };
+    let config = EdgeConfig::new()
+        .route("/hls/", nginx.addr())
+        .cache("sendfile", "false");
+    let edge = TestEdge::start_config(&config).await;
+    let seg = files.bytes("seg_2.ts");
+
+    for _ in 0..2 {
+        let r = edge.get("/hls/seg_2.ts").await;
+        assert!(r.complete && r.body == seg);
+    }
+    let metrics = edge.metrics().await;
+    assert_eq!(sendfile_bytes(&metrics), 0.0, "{metrics}");
+    assert_eq!(value(&metrics, "hls_edge_sealed_bodies", &[]), 0.0);
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
