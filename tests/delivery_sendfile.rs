@@ -2,7 +2,7 @@
 //! to plaintext HTTP/1 players with `sendfile` (src/sealed.rs): what the
 //! player receives must be the origin's bytes, whole and in order, however
 //! it asks (whole, a range, HEAD, several responses on one connection), over
-//! TLS (never sent from the file: the bytes must be encrypted), and when the
+//! h2c, over TLS (never sent from the file: the bytes must be encrypted), and when the
 //! object is evicted while a slow player is still reading it.
 //!
 //! The origin is a stock nginx serving files from a directory (skipped when
@@ -191,6 +191,32 @@ async fn over_tls_a_sealed_body_is_encrypted_never_sent_from_the_file() {
         sendfile_bytes(&before),
         "nothing went out of a TLS connection unencrypted"
     );
+}
+
+/// h2c (cleartext HTTP/2) connections are plaintext TCP too: whatever path
+/// their DATA frames take, the player gets the file's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_h2c_a_sealed_body_arrives_whole() {
+    let files = Files::new();
+    let Some(nginx) = nginx(&files) else { return };
+    let h2c = free_addr();
+    let config = EdgeConfig::new()
+        .route("/hls/", nginx.addr())
+        .listener(&format!("{{addr: \"{h2c}\", h2c: true}}"));
+    let edge = TestEdge::start_config(&config).await;
+    let seg = files.bytes("seg_3.ts");
+    let url = format!("http://{h2c}/hls/seg_3.ts");
+
+    let h2 = ["--http2-prior-knowledge"];
+    let miss = tls::curl(&h2, &url).expect("curl over h2c");
+    let hit = tls::curl(&h2, &url).expect("curl over h2c");
+    let range = tls::curl(&["--http2-prior-knowledge", "-r", "300000-"], &url).expect("curl");
+
+    assert_eq!((miss.version.as_str(), miss.status), ("HTTP/2", 200));
+    assert!(miss.body == seg && hit.body == seg, "{}", edge.logs());
+    assert_eq!(range.status, 206);
+    assert!(range.body == seg[300_000..]);
+    assert_eq!(nginx.answered(200, "seg_3.ts"), 1);
 }
 
 /// A player that asks for a sealed object and reads nothing until the edge
