@@ -11,7 +11,10 @@
 # then per scenario the medians of each build and the median over rounds of B/A
 # (req/s and CPU per request of B over A in the same round: the machine's drift cancels).
 # Env: SCENARIOS ("playlist hot"), RESULTS (/tmp/hls-edge-bench/ab-TIMESTAMP),
-#   DURATION (10), WARMUP (3), CONNS (64), SERVER_CPU (0), CLIENT_CPU (1).
+#   DURATION (10), WARMUP (3), CONNS (64), SERVER_CPU (0), CLIENT_CPU (1),
+#   PROTO (h2: both edges listen on TLS with one self-signed certificate,
+#   conf/tls/selfsigned.sh, and h2load -c4 -m32 replaces wrk; p50/p99 are then h2load's
+#   mean and max request time).
 # Loopback only; everything it started is stopped on exit, by PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +24,9 @@ declare -A bin=([A]=$1 [B]=$2)
 rounds=${3:-5}
 for b in A B; do [[ -x ${bin[$b]} ]] || { echo "ab.sh: ${bin[$b]} is not an executable" >&2; exit 1; }; done
 command -v wrk >/dev/null || { echo "ab.sh: wrk missing (apt-get install wrk)" >&2; exit 1; }
+PROTO=${PROTO:-h1}
+[[ $PROTO == h2 ]] && ! command -v h2load >/dev/null &&
+  { echo "ab.sh: h2load missing (apt-get install nghttp2-client)" >&2; exit 1; }
 DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-64}
 SCENARIOS=${SCENARIOS:-playlist hot}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
@@ -35,19 +41,29 @@ origin_port=$(free_port)
 bench_origin "$RESULTS/media" "$origin_port"
 pids+=("$bench_origin_pid")
 declare -A base
+scheme=http POINT=wrk
+if [[ $PROTO == h2 ]]; then
+  "$root/conf/tls/selfsigned.sh" "$RESULTS/tls" >/dev/null
+  scheme=https POINT=h2load
+fi
 for b in A B; do
   port=$(free_port) admin_port=$(free_port)
   bench_edge_config "$port" "$origin_port" "$admin_port" >"$RESULTS/edge-$b.yaml"
+  if [[ $PROTO == h2 ]]; then
+    sed -i "s|^  listen: \[\"127.0.0.1:$port\"\]\$|  listen: [{addr: \"127.0.0.1:$port\", tls: {cert: $RESULTS/tls/edge.crt, key: $RESULTS/tls/edge.key}}]|" \
+      "$RESULTS/edge-$b.yaml"
+    grep -q "tls: {cert" "$RESULTS/edge-$b.yaml" || { echo "ab.sh: no TLS listener in edge-$b.yaml" >&2; exit 1; }
+  fi
   taskset -c "$SERVER_CPU" "${bin[$b]}" -c "$RESULTS/edge-$b.yaml" >"$RESULTS/edge-$b.log" 2>&1 &
   pids+=("$!")
-  base[$b]=http://127.0.0.1:$port
+  base[$b]=$scheme://127.0.0.1:$port
 done
 declare -A path=([playlist]=/hls/v/index.m3u8 [hot]=/hls/v/seg_00010.ts)
 for b in A B; do # answering, then warm: every object stored whole
-  for _ in $(seq 100); do curl -sf -o /dev/null "${base[$b]}${path[playlist]}" && break; sleep 0.1; done
+  for _ in $(seq 100); do curl -sfk -o /dev/null "${base[$b]}${path[playlist]}" && break; sleep 0.1; done
   for scen in $SCENARIOS; do
     want=$(curl -sf "http://127.0.0.1:$origin_port${path[$scen]}" | wc -c)
-    for _ in 1 2; do size=$(curl -sf "${base[$b]}${path[$scen]}" | wc -c); done
+    for _ in 1 2; do size=$(curl -sfk "${base[$b]}${path[$scen]}" | wc -c); done
     [[ $size == "$want" ]] || { echo "ab.sh: $b answered ${path[$scen]} with $size bytes, not $want" >&2; exit 1; }
   done
   echo "$b: ${bin[$b]} ($("${bin[$b]}" --version 2>&1 | head -1))" >>"$RESULTS/versions.txt"

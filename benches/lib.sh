@@ -102,9 +102,32 @@ bench_wrk_point() {
   echo "$rps,$cpu,$(bench_percentile "$out" 50%),$(bench_percentile "$out" 99%)"
 }
 
+# The same over HTTP/2 and TLS: h2load -c4 -m32 (4 connections, 32 streams each) on the
+# https URL, $WARMUP s unmeasured then $DURATION s. h2load gives no percentiles: the two
+# latency fields are its mean and max request time (ms).
+bench_h2load_point() {
+  local label=$1 url=$2 out=$3 s0 s1 rps cpu
+  timeout $((WARMUP + 10)) taskset -c "$CLIENT_CPU" h2load -c4 -m32 -D "$WARMUP" "$url" >/dev/null
+  s0=$(bench_cpu_ticks "$SERVER_CPU")
+  timeout $((DURATION + 10)) taskset -c "$CLIENT_CPU" h2load -c4 -m32 -D "$DURATION" "$url" >"$out"
+  s1=$(bench_cpu_ticks "$SERVER_CPU")
+  if ! grep -q "^requests: .* 0 failed, 0 errored, 0 timeout" "$out" ||
+    ! awk '/^status codes:/ { exit ($5 + $7 + $9) > 0 }' "$out"; then
+    echo "WARNING: $label: $(grep "^requests:\|^status codes:" "$out" | tr '\n' ' ')" >&2
+  fi
+  rps=$(awk '/^finished in/ { print $4 }' "$out")
+  cpu=$(awk -v busy="$(bench_cpu_busy "$s0" "$s1")" -v r="$rps" 'BEGIN { printf "%.1f", busy * 1e4 / r }')
+  echo "$rps,$cpu,$(bench_h2load_ms "$out" 6),$(bench_h2load_ms "$out" 5)"
+}
+
+# Field F (5: max, 6: mean) of h2load's "time for request:" line in FILE, in ms.
+bench_h2load_ms() {
+  awk -v f="$2" '/^time for request:/ { v = $f; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v }' "$1"
+}
+
 # ROUNDS rounds of every scenario of $SCENARIOS on every server named after COLUMN, the
 # servers' order rotated each round so that none always goes first. Each run is a
-# bench_wrk_point on ${base[SERVER]}${path[SCENARIO]} (the caller's associative arrays),
+# bench_wrk_point (bench_h2load_point when PROTO=h2) on ${base[SERVER]}${path[SCENARIO]} (the caller's associative arrays),
 # its wrk report in $RESULTS/wrk-ROUND-SCENARIO-SERVER.txt. The CSV
 # (round,scenario,COLUMN,req_s,cpu_us_per_req,p50_ms,p99_ms) goes to stdout and to
 # $RESULTS/runs.csv. SCRIPT names the caller in warnings.
@@ -116,7 +139,7 @@ bench_rotated_rounds() {
   for ((r = 1; r <= rounds; r++)); do
     for scen in $SCENARIOS; do
       for server in "${order[@]}"; do
-        point=$(bench_wrk_point "$script: $server $scen" "${base[$server]}${path[$scen]}" \
+        point=$("bench_${POINT:-wrk}_point" "$script: $server $scen" "${base[$server]}${path[$scen]}" \
           "$RESULTS/wrk-$r-$scen-$server.txt")
         echo "$r,$scen,$server,$point" | tee -a "$RESULTS/runs.csv"
       done

@@ -1280,7 +1280,9 @@ where
         while retries < self.max_retries {
             retries += 1;
 
-            let (reuse, e) = self.proxy_to_upstream(&mut session, &mut ctx).await;
+            // boxed: its state (about 10 KB) would otherwise be part of every
+            // request's future, cache hits included, which never reach this point
+            let (reuse, e) = Box::pin(self.proxy_to_upstream(&mut session, &mut ctx)).await;
             server_reuse = reuse;
 
             match e {
