@@ -127,8 +127,9 @@ bench_h2load_ms() {
 
 # ROUNDS rounds of every scenario of $SCENARIOS on every server named after COLUMN, the
 # servers' order rotated each round so that none always goes first. Each run is a
-# bench_wrk_point (bench_h2load_point when PROTO=h2) on ${base[SERVER]}${path[SCENARIO]} (the caller's associative arrays),
-# its wrk report in $RESULTS/wrk-ROUND-SCENARIO-SERVER.txt. The CSV
+# bench_wrk_point (bench_h2load_point when the caller sets POINT=h2load) on
+# ${base[SERVER]}${path[SCENARIO]} (the caller's associative arrays), its report in
+# $RESULTS/wrk-ROUND-SCENARIO-SERVER.txt. The CSV
 # (round,scenario,COLUMN,req_s,cpu_us_per_req,p50_ms,p99_ms) goes to stdout and to
 # $RESULTS/runs.csv. SCRIPT names the caller in warnings.
 bench_rotated_rounds() {

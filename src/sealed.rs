@@ -75,7 +75,8 @@ impl Fallback {
 
 /// The body's bytes in a sealed file of their own, as `Bytes` over its
 /// read-only mapping. `chunks` hold `len` bytes in all.
-/// Logs the first fallback of each kind only: the metric counts them all.
+/// A fallback is counted in `hls_edge_sealed_fallbacks_total{reason}`; the
+/// first of each kind is logged.
 pub fn seal(chunks: &[Bytes], len: usize) -> Result<Bytes, Fallback> {
     let Some(slot) = Slot::take() else {
         if !BUDGET_WARNED.swap(true, Ordering::Relaxed) {
@@ -84,15 +85,22 @@ pub fn seal(chunks: &[Bytes], len: usize) -> Result<Bytes, Fallback> {
                 "half the open-file limit is held by sealed bodies: further bodies are kept in ordinary memory (raise the hard limit, `ulimit -Hn`)"
             );
         }
-        return Err(Fallback::Budget);
+        return Err(counted(Fallback::Budget));
     };
     let body = SealedBody::write(chunks, len, slot).map_err(|e| {
         if !KERNEL_WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(error = %e, bytes = len, "a stored body could not be sealed in a memory file: such bodies are kept in ordinary memory and copied into sockets");
         }
-        Fallback::Kernel
+        counted(Fallback::Kernel)
     })?;
     Ok(Bytes::from_owner(body))
+}
+
+fn counted(why: Fallback) -> Fallback {
+    metrics::SEALED_FALLBACKS
+        .with_label_values(&[why.label()])
+        .inc();
+    why
 }
 
 /// The sealed file holding `buf` and the offset of `buf` in it, when `buf`
