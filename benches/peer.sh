@@ -5,6 +5,8 @@
 # thread, an empty in-memory cache, no tokens, the whole path space proxied to
 # http://127.0.0.1:ORIGIN_PORT and no per-request log. Build it first:
 #   cargo build --release
+# Env: HLS_EDGE_BIN (default target/release/hls-edge), HLS_EDGE_SENDFILE (true or false:
+# cache.sendfile, stored segments sent with sendfile or copied; default the edge's, true).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/benches/lib.sh"
@@ -17,6 +19,11 @@ run)
   dir=$(mktemp -d /tmp/hls-edge-peer.XXXXXX)
   admin_port=$((port + 1000))
   bench_edge_config "$port" "$origin_port" "$admin_port" >"$dir/edge.yaml"
+  case ${HLS_EDGE_SENDFILE:-} in
+  "") ;;
+  true | false) sed -i "s|^cache:\$|cache:\n  sendfile: $HLS_EDGE_SENDFILE|" "$dir/edge.yaml" ;;
+  *) echo "peer.sh: HLS_EDGE_SENDFILE is true or false, not $HLS_EDGE_SENDFILE" >&2; exit 2 ;;
+  esac
   exec "$bin" -c "$dir/edge.yaml" ;;
 *) echo "usage: $0 run PORT ORIGIN_PORT" >&2; exit 2 ;;
 esac
