@@ -50,9 +50,7 @@ for b in A B; do
   port=$(free_port) admin_port=$(free_port)
   bench_edge_config "$port" "$origin_port" "$admin_port" >"$RESULTS/edge-$b.yaml"
   if [[ $PROTO == h2 ]]; then
-    sed -i "s|^  listen: \[\"127.0.0.1:$port\"\]\$|  listen: [{addr: \"127.0.0.1:$port\", tls: {cert: $RESULTS/tls/edge.crt, key: $RESULTS/tls/edge.key}}]|" \
-      "$RESULTS/edge-$b.yaml"
-    grep -q "tls: {cert" "$RESULTS/edge-$b.yaml" || { echo "ab.sh: no TLS listener in edge-$b.yaml" >&2; exit 1; }
+    bench_edge_tls "$RESULTS/edge-$b.yaml" "$port" "$RESULTS/tls/edge.crt" "$RESULTS/tls/edge.key"
   fi
   taskset -c "$SERVER_CPU" "${bin[$b]}" -c "$RESULTS/edge-$b.yaml" >"$RESULTS/edge-$b.log" 2>&1 &
   pids+=("$!")

@@ -49,8 +49,7 @@ bench_origin "$dir/media" "$origin_port"
 pids+=("$bench_origin_pid")
 bench_edge_config "$port" "$origin_port" "$admin_port" >"$dir/edge.yaml"
 if [[ $proto == h2 ]]; then
-  sed -i "s|^  listen: \[\"127.0.0.1:$port\"\]\$|  listen: [{addr: \"127.0.0.1:$port\", tls: {cert: $dir/tls/edge.crt, key: $dir/tls/edge.key}}]|" "$dir/edge.yaml"
-  grep -q "tls: {cert" "$dir/edge.yaml" || { echo "instructions.sh: no TLS listener in edge.yaml" >&2; exit 1; }
+  bench_edge_tls "$dir/edge.yaml" "$port" "$dir/tls/edge.crt" "$dir/tls/edge.key"
 fi
 
 # starts SERVER... under callgrind (its pid in $vg) and waits until it answers on $port

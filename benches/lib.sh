@@ -55,6 +55,16 @@ routes:
 YAML
 }
 
+# Puts a TLS listener with CERT and KEY into FILE, a bench_edge_config for PORT: on PORT
+# itself, or with TLS_PORT on that port beside PORT's plaintext one.
+#   bench_edge_tls FILE PORT CERT KEY [TLS_PORT]
+bench_edge_tls() {
+  local file=$1 port=$2 tls="{addr: \"127.0.0.1:${5:-$2}\", tls: {cert: $3, key: $4}}" listen
+  if [[ -n ${5:-} ]]; then listen="\"127.0.0.1:$port\", $tls"; else listen=$tls; fi
+  sed -i "s|^  listen: \[\"127.0.0.1:$port\"\]\$|  listen: [$listen]|" "$file"
+  grep -q "tls: {cert" "$file" || { echo "bench_edge_tls: no TLS listener in $file" >&2; return 1; }
+}
+
 # For the scenario scripts that drive shared/peerbench (live_pollers.sh, zipf.sh): an
 # isolated peerbench state under DIR (pid files, rendered configs, origin log) and in
 # /dev/shm (caches), so that another peerbench run on the machine is not disturbed, and

@@ -53,18 +53,18 @@ head -c 300000 /dev/urandom >"$dir/media/hls/v/seg_00011.ts"
 bench_origin "$dir/media" "$origin_port"
 pids+=("$bench_origin_pid")
 "$root/conf/tls/selfsigned.sh" "$dir/tls" >/dev/null
-bench_edge_config "$port" "$origin_port" "$admin_port" |
-  sed "s|^  listen: \[\"127.0.0.1:$port\"\]\$|  listen: [\"127.0.0.1:$port\", {addr: \"127.0.0.1:$tls_port\", tls: {cert: $dir/tls/edge.crt, key: $dir/tls/edge.key}}]|" \
-    >"$dir/edge.yaml"
-grep -q "tls: {cert" "$dir/edge.yaml" || { echo "pgo.sh: no TLS listener in edge.yaml" >&2; exit 1; }
+bench_edge_config "$port" "$origin_port" "$admin_port" >"$dir/edge.yaml"
+bench_edge_tls "$dir/edge.yaml" "$port" "$dir/tls/edge.crt" "$dir/tls/edge.key" "$tls_port"
 "$trained" -c "$dir/edge.yaml" >"$dir/edge.log" 2>&1 &
 edge=$!
 pids+=("$edge")
+ready=
 for _ in $(seq 300); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/hls/v/index.m3u8" && break
+  curl -sf -o /dev/null "http://127.0.0.1:$port/hls/v/index.m3u8" && ready=1 && break
   kill -0 "$edge" 2>/dev/null || { cat "$dir/edge.log" >&2; exit 1; }
   sleep 0.1
 done
+[[ -n $ready ]] || { echo "pgo.sh: the instrumented edge did not answer in 30 s" >&2; exit 1; }
 
 echo "pgo.sh: training (about $((secs * 7)) s)" >&2
 http=http://127.0.0.1:$port/hls/v https=https://127.0.0.1:$tls_port/hls/v

@@ -69,10 +69,8 @@ taskset -pc "$client_cpu" "$bench_origin_pid" >/dev/null
 crt=$dir/tls/edge.crt key=$dir/tls/edge.key
 
 # hls-edge: benches/peer.sh's config, its one listener on TLS.
-bench_edge_config "$edge_port" "$origin_port" "$admin_port" |
-  sed "s|^  listen: \[\"127.0.0.1:$edge_port\"\]\$|  listen: [{addr: \"127.0.0.1:$edge_port\", tls: {cert: $crt, key: $key}}]|" \
-    >"$dir/edge.yaml"
-grep -q "tls: {cert" "$dir/edge.yaml" || { echo "tls_peer.sh: no TLS listener in edge.yaml" >&2; exit 1; }
+bench_edge_config "$edge_port" "$origin_port" "$admin_port" >"$dir/edge.yaml"
+bench_edge_tls "$dir/edge.yaml" "$edge_port" "$crt" "$key"
 taskset -c "$server_cpu" "$bin" -c "$dir/edge.yaml" >"$dir/edge.log" 2>&1 &
 edge_pid=$!
 pids+=("$edge_pid")
