@@ -139,19 +139,27 @@ fn stored(session: &mut Session) -> Option<(Bytes, Option<PlaylistSummary>)> {
 
 /// Passes the body on its path: collected until complete, then processed and sent.
 pub fn body(ctx: &mut RequestCtx, chunk: &mut Option<Bytes>, end: bool, book: &StreamBook) {
+    // a stored playlist (every hit) is handled in place; only a body still being
+    // collected takes the response out of the context, whose fields its stages read
+    match ctx.playlist.as_mut().map(|p| &mut p.state) {
+        None | Some(State::PassThrough) => return,
+        Some(State::Sent) => {
+            *chunk = None;
+            return;
+        }
+        Some(ready @ State::Ready(_)) => {
+            if let State::Ready(out) = std::mem::replace(ready, State::Sent) {
+                *chunk = Some(out);
+            }
+            return;
+        }
+        Some(State::Collecting { .. }) => {}
+    }
     let Some(mut playlist) = ctx.playlist.take() else {
         return;
     };
     playlist.state = match playlist.state {
-        State::Ready(out) => {
-            *chunk = Some(out);
-            State::Sent
-        }
-        State::Sent => {
-            *chunk = None;
-            State::Sent
-        }
-        State::PassThrough => State::PassThrough,
+        state @ (State::Ready(_) | State::Sent | State::PassThrough) => state,
         State::Collecting { mut body, expected } => {
             if let Some(c) = chunk.take() {
                 body.extend_from_slice(&c);
