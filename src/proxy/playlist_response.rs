@@ -138,53 +138,48 @@ fn stored(session: &mut Session) -> Option<(Bytes, Option<PlaylistSummary>)> {
 }
 
 /// Passes the body on its path: collected until complete, then processed and sent.
+/// The response stays where it is in the context (a hit is one state change).
 pub fn body(ctx: &mut RequestCtx, chunk: &mut Option<Bytes>, end: bool, book: &StreamBook) {
-    // a stored playlist (every hit) is handled in place; only a body still being
-    // collected takes the response out of the context, whose fields its stages read
-    match ctx.playlist.as_mut().map(|p| &mut p.state) {
-        None | Some(State::PassThrough) => return,
-        Some(State::Sent) => {
+    let Some(playlist) = ctx.playlist.as_mut() else {
+        return;
+    };
+    let (body, expected) = match &mut playlist.state {
+        State::PassThrough => return,
+        State::Sent => {
             *chunk = None;
             return;
         }
-        Some(ready @ State::Ready(_)) => {
-            if let State::Ready(out) = std::mem::replace(ready, State::Sent) {
+        State::Ready(_) => {
+            if let State::Ready(out) = std::mem::replace(&mut playlist.state, State::Sent) {
                 *chunk = Some(out);
             }
             return;
         }
-        Some(State::Collecting { .. }) => {}
+        State::Collecting { body, expected } => (body, *expected),
+    };
+    if let Some(c) = chunk.take() {
+        body.extend_from_slice(&c);
     }
-    let Some(mut playlist) = ctx.playlist.take() else {
-        return;
-    };
-    playlist.state = match playlist.state {
-        state @ (State::Ready(_) | State::Sent | State::PassThrough) => state,
-        State::Collecting { mut body, expected } => {
-            if let Some(c) = chunk.take() {
-                body.extend_from_slice(&c);
-            }
-            let complete = end || expected.is_some_and(|n| body.len() >= n);
-            if body.len() > LIMIT {
-                tracing::warn!(path = %ctx.shard_key, bytes = body.len(), "playlist over the limit: sent as it is, not guarded nor rewritten");
-                *chunk = Some(body.freeze());
-                State::PassThrough
-            } else if complete {
-                let fetched = body.freeze();
-                let parsed = Playlist::parse(&fetched).ok();
-                let summary = PlaylistSummary::from_parsed(ctx.class, parsed.as_ref());
-                if let Some(Playlist::Media(media)) = &parsed {
-                    book.parts.learn(&ctx.shard_key, media);
-                }
-                let out = stages(ctx, playlist.tokens.as_ref(), fetched, &summary, book);
-                *chunk = Some(out);
-                State::Sent
-            } else {
-                State::Collecting { body, expected }
-            }
+    let complete = end || expected.is_some_and(|n| body.len() >= n);
+    if body.len() > LIMIT {
+        tracing::warn!(path = %ctx.shard_key, bytes = body.len(), "playlist over the limit: sent as it is, not guarded nor rewritten");
+        *chunk = Some(std::mem::take(body).freeze());
+        playlist.state = State::PassThrough;
+    } else if complete {
+        let fetched = std::mem::take(body).freeze();
+        playlist.state = State::Sent;
+        // the stages read and write the context, the rewrite is read beside it
+        let tokens = playlist.tokens.take();
+        let parsed = Playlist::parse(&fetched).ok();
+        let summary = PlaylistSummary::from_parsed(ctx.class, parsed.as_ref());
+        if let Some(Playlist::Media(media)) = &parsed {
+            book.parts.learn(&ctx.shard_key, media);
         }
-    };
-    ctx.playlist = Some(playlist);
+        *chunk = Some(stages(ctx, tokens.as_ref(), fetched, &summary, book));
+        if let Some(playlist) = ctx.playlist.as_mut() {
+            playlist.tokens = tokens;
+        }
+    }
 }
 
 /// The ordered stages over one read of the body (module docs).
