@@ -135,6 +135,23 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
     Ok(hard as u64)
 }
 
+/// The host's setting for huge pages in shared memory, which sealed files
+/// are (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`, the bracketed
+/// word): with `within_size` (or `always`) a body's whole 2 MiB runs take
+/// one page each, which `sendfile` hands to the socket for a fraction of the
+/// per-page work. `None` where the kernel has no such file.
+pub fn host_huge_pages() -> Option<String> {
+    let setting =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").ok()?;
+    bracketed(&setting).map(str::to_owned)
+}
+
+/// The word in brackets in a sysfs choice list (`always [never] deny`).
+fn bracketed(choices: &str) -> Option<&str> {
+    let (_, rest) = choices.split_once('[')?;
+    rest.split_once(']').map(|(word, _)| word)
+}
+
 fn open_file_limit() -> io::Result<(usize, usize)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -197,6 +214,11 @@ impl SealedBody {
         }
         // SAFETY: `fd` was just created and is owned by nothing else.
         let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        // Sized before the first write: a host whose shared memory may use
+        // huge pages within a file's size (`shmem_enabled: within_size`)
+        // then gives each whole 2 MiB of the body one page, where chunk by
+        // chunk every write would find the file too short for one.
+        file.set_len(len as u64)?;
         let mut written = 0;
         for chunk in chunks {
             file.write_all(chunk)?;
@@ -290,6 +312,16 @@ mod tests {
         // SAFETY: a write attempt on an open descriptor, refused by the seal.
         let w = unsafe { libc::pwrite(fd, b"x".as_ptr().cast(), 1, 0) };
         assert_eq!(w, -1, "the seal refuses writes");
+    }
+
+    #[test]
+    fn the_hosts_choice_is_the_bracketed_word() {
+        assert_eq!(
+            bracketed("always within_size advise [never] deny force\n"),
+            Some("never")
+        );
+        assert_eq!(bracketed("[within_size] never"), Some("within_size"));
+        assert_eq!(bracketed("always never"), None);
     }
 
     #[test]

@@ -66,6 +66,9 @@ fn open_files_for_sealed_bodies() {
         Ok(limit) => tracing::info!(
             open_files = limit,
             sealed_bodies = limit / 2,
+            shmem_huge_pages = crate::sealed::host_huge_pages()
+                .as_deref()
+                .unwrap_or("unknown"),
             "stored bodies of 64 KiB and more are sent with sendfile"
         ),
         Err(e) => tracing::warn!(error = %e, "the open-file limit could not be read or raised"),
