@@ -169,6 +169,7 @@ pub fn body(ctx: &mut RequestCtx, chunk: &mut Option<Bytes>, end: bool, book: &S
         let fetched = std::mem::take(body).freeze();
         playlist.state = State::Sent;
         // the stages read and write the context, the rewrite is read beside it
+        // (the header that needed it is already out)
         let tokens = playlist.tokens.take();
         let parsed = Playlist::parse(&fetched).ok();
         let summary = PlaylistSummary::from_parsed(ctx.class, parsed.as_ref());
@@ -176,9 +177,6 @@ pub fn body(ctx: &mut RequestCtx, chunk: &mut Option<Bytes>, end: bool, book: &S
             book.parts.learn(&ctx.shard_key, media);
         }
         *chunk = Some(stages(ctx, tokens.as_ref(), fetched, &summary, book));
-        if let Some(playlist) = ctx.playlist.as_mut() {
-            playlist.tokens = tokens;
-        }
     }
 }
 
