@@ -5,18 +5,21 @@
 #                                 benches/pgo.sh or cargo build --release, or set HLS_EDGE_BIN)
 # peerbench's load (hot, cycle, playlist; wrk -c64 pinned to CPU 1, the peer to CPU 0) over
 # 6-second segments, the common length in production (720p at 6 Mbit/s, about 4.7 MB;
-# 360p at 3 Mbit/s, about 2.5 MB; 40 segments, 138 MB), made once with ffmpeg. The edge
-# runs three times per round: with the host's huge pages for shared memory
-# (/sys/kernel/mm/transparent_hugepage/shmem_enabled) at `never`, then at `within_size`,
-# under which a sealed body's whole 2 MiB runs take one page each. The setting governs
-# only the kernel's internal shared-memory mount (memfd, shared anonymous memory): nginx's
-# cache files live in a tmpfs mount with its own option, Varnish's in malloc; both run
-# with the setting at `never`. A third edge copies its segments into the socket
-# (`cache.sendfile: false`), as Varnish does. The host's setting is put back on exit.
-# Prints load.csv (peerbench's columns; the edge's name carries the setting) and the
-# medians; CPU per request and ShmemHugePages after each fill are in load.log.
-# Env: ROUNDS (3), PEERBENCH (../shared/peerbench), HLS_EDGE_BIN, MEDIA_DIR
-#   (/tmp/hls-edge-bench/media-6s), RESULTS (/tmp/hls-edge-bench/huge-pages-TIMESTAMP).
+# 360p at 3 Mbit/s, about 2.5 MB; 40 segments, 138 MB), made once with ffmpeg, or over
+# peerbench's own 2-second segments (270-850 KB, packed into the edge's 4 MiB sheets) with
+# MEDIA=peerbench. The edge runs three times per round: with the host's huge pages for
+# shared memory (/sys/kernel/mm/transparent_hugepage/shmem_enabled) at `deny`, which
+# refuses the edge's requests for huge pages (MADV_COLLAPSE) so its files keep 4 KiB pages,
+# then at `never`, the kernel's default, under which the edge gives every whole 2 MiB of
+# its files one page itself; a third edge copies its segments into the socket
+# (`cache.sendfile: false`), as Varnish does. nginx's cache files live in a tmpfs mount with
+# its own option, Varnish's in malloc; both run with the setting at `never`. The host's
+# setting is put back on exit.
+# Prints load.csv (peerbench's columns; the edge's name says which pages) and the medians;
+# CPU per request, ShmemHugePages after each load and the edge's count of 2 MiB runs given
+# a huge page (hls_edge_sealed_huge_runs_total) are in load.log.
+# Env: ROUNDS (3), MEDIA (6s or peerbench), PEERBENCH (../shared/peerbench), HLS_EDGE_BIN,
+#   MEDIA_DIR (/tmp/hls-edge-bench/media-6s), RESULTS (/tmp/hls-edge-bench/huge-pages-TIMESTAMP).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/benches/lib.sh"
@@ -24,13 +27,17 @@ PEERBENCH=$(cd "${PEERBENCH:-$root/../shared/peerbench}" && pwd)
 ROUNDS=${ROUNDS:-3} PEERS="nginx varnish hls-edge"
 setting=/sys/kernel/mm/transparent_hugepage/shmem_enabled
 [[ -w $setting ]] || { echo "huge_pages.sh: $setting is not writable here (run as root)" >&2; exit 1; }
-grep -q within_size "$setting" || { echo "huge_pages.sh: this kernel offers no within_size" >&2; exit 1; }
+grep -q deny "$setting" || { echo "huge_pages.sh: this kernel offers no deny" >&2; exit 1; }
 bench_peers_ready huge_pages.sh
 RESULTS=${RESULTS:-/tmp/hls-edge-bench/huge-pages-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$RESULTS"
 bench_peerbench_env "$RESULTS"
-export MEDIA_DIR=${MEDIA_DIR:-/tmp/hls-edge-bench/media-6s}
-export HOT=/720p/seg_00010.ts PLAYLIST=/720p/index.m3u8
+case ${MEDIA:-6s} in
+6s) export MEDIA_DIR=${MEDIA_DIR:-/tmp/hls-edge-bench/media-6s} HOT=/720p/seg_00010.ts PLAYLIST=/720p/index.m3u8 ;;
+peerbench) export MEDIA_DIR=${MEDIA_DIR:-/tmp/peerbench/media}
+  [[ -f $MEDIA_DIR/master.m3u8 ]] || "$PEERBENCH/make-media.sh" "$MEDIA_DIR" ;;
+*) echo "huge_pages.sh: MEDIA is 6s or peerbench, not $MEDIA" >&2; exit 2 ;;
+esac
 before=$(sed 's/.*\[\(.*\)\].*/\1/' "$setting")
 cleanup() {
   "$PEERBENCH/peers.sh" stop nginx varnish hls-edge >/dev/null 2>&1 || true
@@ -65,9 +72,16 @@ huge_kb() { awk '$1 == "ShmemHugePages:" { print $2 }' /proc/meminfo; }
 # measure LABEL PEER: one peerbench load.sh pass against PEER, named LABEL.
 measure() {
   "$PEERBENCH/peers.sh" start "$2" >>"$RESULTS/peers.log"
-  "$PEERBENCH/load.sh" "http://127.0.0.1:$("$PEERBENCH/peers/$2.sh" port)" "$1" \
+  local port
+  port=$("$PEERBENCH/peers/$2.sh" port)
+  "$PEERBENCH/load.sh" "http://127.0.0.1:$port" "$1" \
     2>>"$RESULTS/load.log" | tee -a "$RESULTS/load.csv"
   echo "# $1: ShmemHugePages after the load $(huge_kb) kB" >>"$RESULTS/load.log"
+  if [[ $2 == hls-edge ]]; then # benches/peer.sh puts the admin listener 1000 above
+    curl -sf "http://127.0.0.1:$((port + 1000))/metrics" |
+      sed -n 's/^hls_edge_sealed_huge_runs_total{result="\(.*\)"} \(.*\)/# '"$1"': 2 MiB runs \1 \2/p' \
+      >>"$RESULTS/load.log" || true
+  fi
   "$PEERBENCH/peers.sh" stop "$2"
 }
 
@@ -77,10 +91,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
   echo never >"$setting"
   measure nginx nginx
   measure varnish varnish
-  measure hls-edge:never hls-edge
-  echo within_size >"$setting"
-  measure hls-edge:within_size hls-edge
+  echo deny >"$setting"
+  measure hls-edge:4k hls-edge
   echo never >"$setting"
+  measure hls-edge:huge hls-edge
   HLS_EDGE_SENDFILE=false measure hls-edge:copy hls-edge
 done
 

@@ -2,48 +2,58 @@
 //! can send them with `sendfile` instead of copying them into the socket.
 //!
 //! A body of at least [`SEAL_MIN`] bytes is written once, when its fill
-//! completes, into an anonymous memory file (`memfd_create`), sealed against
-//! every later change (`F_SEAL_WRITE`, `F_SEAL_SHRINK`, `F_SEAL_GROW`) and
-//! mapped read-only. The cache holds it as an ordinary `Bytes` over that
-//! mapping, so every reader (TLS, HTTP/2, range slices, the playlist rewriter)
-//! sees plain memory. When a plaintext HTTP/1 connection is asked to write a
-//! slice of such a mapping, it sends the same bytes from the file instead
-//! (`connections::sendfile`): the kernel puts the file's pages in the socket
-//! without copying them from user memory. That copy was 39 % of the edge's CPU
-//! on a 750 KB segment hit.
+//! completes, into an anonymous memory file (`memfd_create`, `memfile`)
+//! mapped read-only: a body under 2 MiB into a 4 MiB file shared with the
+//! bodies stored just before and after it (`sheet`), a larger one into a
+//! file of its own. The files' whole 2 MiB runs are huge pages where the
+//! kernel agrees (`MADV_COLLAPSE`, whatever the host's `shmem_enabled`
+//! short of `deny`). The cache holds a body as an ordinary `Bytes` over its
+//! place in the mapping, so every reader (TLS, HTTP/2, range slices, the
+//! playlist rewriter) sees plain memory. When a plaintext HTTP/1 connection
+//! is asked to write a slice of such a mapping, it sends the same bytes from
+//! the file instead (`connections::sendfile`): the kernel puts the file's
+//! pages in the socket without copying them from user memory. That copy was
+//! 39 % of the edge's CPU on a 750 KB segment hit; with 4 KiB pages the
+//! kernel's work for each page was most of what remained.
 //!
-//! The seals make this safe: the pages can never change, and a page still
-//! queued in a socket when its object is evicted stays the kernel's until sent.
+//! Every byte of a file is written once, before any slice over it is handed
+//! out, and a file is sealed once written (`F_SEAL_FUTURE_WRITE`,
+//! `F_SEAL_SHRINK`, `F_SEAL_GROW`): the pages never change, and a page still
+//! queued in a socket when its file is closed stays the kernel's until sent.
+//! A file is only ever freed whole, never in part.
 //!
-//! Each sealed body holds one open file. They are limited to half the
+//! Each file holds one open descriptor. They are limited to half the
 //! process's open-file limit (which `raise_open_file_limit` lifts to its hard
 //! limit at start); past that, or when the kernel refuses, a body is kept in
 //! ordinary memory and counted in `hls_edge_sealed_fallbacks_total{reason}`.
 
+mod memfile;
+mod sheet;
+
 use std::collections::BTreeMap;
-use std::ffi::CStr;
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
+use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use once_cell::sync::Lazy;
 use parking_lot::RwLock;
 
 use crate::metrics;
+use memfile::MemFile;
+use sheet::Sheet;
+
+pub use sheet::set_cache_size;
 
 /// Bodies smaller than this stay in ordinary memory: their copy into the
-/// socket is cheap, and a file would cost a descriptor and a page at least.
+/// socket is cheap.
 pub const SEAL_MIN: usize = 64 * 1024;
 
-const NAME: &CStr = c"hls-edge-body";
-
-/// The mapped bodies, by start address: what `source_of` looks a buffer up in.
+/// The mapped files, by start address: what `source_of` looks a buffer up in.
 static REGIONS: RwLock<BTreeMap<usize, Region>> = parking_lot::const_rwlock(BTreeMap::new());
 
-/// Sealed bodies held now, and how many may be.
+/// Files held now, and how many may be.
 static HELD: AtomicUsize = AtomicUsize::new(0);
 static LIMIT: Lazy<usize> = Lazy::new(|| open_file_limit().map_or(0, |(soft, _)| soft / 2));
 static BUDGET_WARNED: AtomicBool = AtomicBool::new(false);
@@ -58,7 +68,7 @@ struct Region {
 /// Why a body was kept in ordinary memory (the `reason` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
-    /// Half the open-file limit is held by sealed bodies already.
+    /// Half the open-file limit is held by sealed files already.
     Budget,
     /// `memfd_create`, the write, the seals or `mmap` failed.
     Kernel,
@@ -73,27 +83,58 @@ impl Fallback {
     }
 }
 
-/// The body's bytes in a sealed file of their own, as `Bytes` over its
+/// Why a file could not take a body, before it is counted.
+enum Refused {
+    Budget,
+    Kernel(io::Error),
+}
+
+/// The body's bytes in a sealed file, as `Bytes` over their place in its
 /// read-only mapping. `chunks` hold `len` bytes in all.
 /// A fallback is counted in `hls_edge_sealed_fallbacks_total{reason}`; the
 /// first of each kind is logged.
 pub fn seal(chunks: &[Bytes], len: usize) -> Result<Bytes, Fallback> {
-    let Some(slot) = Slot::take() else {
-        if !BUDGET_WARNED.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                sealed_bodies = *LIMIT,
-                "half the open-file limit is held by sealed bodies: further bodies are kept in ordinary memory (raise the hard limit, `ulimit -Hn`)"
-            );
+    let placed = if len < sheet::PACK_BELOW {
+        match sheet::pack(chunks, len) {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => own_file(chunks, len),
+            Err(why) => Err(why),
         }
-        return Err(counted(Fallback::Budget));
+    } else {
+        own_file(chunks, len)
     };
-    let body = SealedBody::write(chunks, len, slot).map_err(|e| {
-        if !KERNEL_WARNED.swap(true, Ordering::Relaxed) {
-            tracing::warn!(error = %e, bytes = len, "a stored body could not be sealed in a memory file: such bodies are kept in ordinary memory and copied into sockets");
+    placed.map_err(|why| match why {
+        Refused::Budget => {
+            if !BUDGET_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    sealed_files = *LIMIT,
+                    "half the open-file limit is held by sealed files: further bodies are kept in ordinary memory (raise the hard limit, `ulimit -Hn`)"
+                );
+            }
+            counted(Fallback::Budget)
         }
-        counted(Fallback::Kernel)
-    })?;
-    Ok(Bytes::from_owner(body))
+        Refused::Kernel(e) => {
+            if !KERNEL_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(error = %e, bytes = len, "a stored body could not be sealed in a memory file: such bodies are kept in ordinary memory and copied into sockets");
+            }
+            counted(Fallback::Kernel)
+        }
+    })
+}
+
+/// A file of the body's own size, written and sealed.
+fn own_file(chunks: &[Bytes], len: usize) -> Result<Bytes, Refused> {
+    let slot = Slot::take().ok_or(Refused::Budget)?;
+    if chunks.iter().map(Bytes::len).sum::<usize>() != len {
+        return Err(Refused::Kernel(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "body length",
+        )));
+    }
+    let file = MemFile::create(len, slot).map_err(Refused::Kernel)?;
+    file.write_at(chunks, 0).map_err(Refused::Kernel)?;
+    file.seal().map_err(Refused::Kernel)?;
+    Ok(Bytes::from_owner(Body::own(file, len)))
 }
 
 fn counted(why: Fallback) -> Fallback {
@@ -101,6 +142,58 @@ fn counted(why: Fallback) -> Fallback {
         .with_label_values(&[why.label()])
         .inc();
     why
+}
+
+/// One stored body: its place in a file it has to itself or shares in a
+/// sheet. The file is closed when its last body drops.
+struct Body {
+    file: Backing,
+    offset: usize,
+    len: usize,
+}
+
+enum Backing {
+    Own(MemFile),
+    Sheet(Arc<Sheet>),
+}
+
+impl Body {
+    fn own(file: MemFile, len: usize) -> Body {
+        metrics::SEALED_BODIES.inc();
+        Body {
+            file: Backing::Own(file),
+            offset: 0,
+            len,
+        }
+    }
+
+    fn packed(sheet: Arc<Sheet>, offset: usize, len: usize) -> Body {
+        metrics::SEALED_BODIES.inc();
+        Body {
+            file: Backing::Sheet(sheet),
+            offset,
+            len,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        let file = match &self.file {
+            Backing::Own(file) => file,
+            Backing::Sheet(sheet) => sheet.file(),
+        };
+        file.bytes(self.offset, self.len)
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        metrics::SEALED_BODIES.dec();
+        if matches!(self.file, Backing::Sheet(_)) {
+            sheet::dropped(self.len);
+        }
+    }
 }
 
 /// The sealed file holding `buf` and the offset of `buf` in it, when `buf`
@@ -165,7 +258,7 @@ fn open_file_limit() -> io::Result<(usize, usize)> {
     Ok((clamp(limit.rlim_cur), clamp(limit.rlim_max)))
 }
 
-/// One place in the budget, given back when dropped.
+/// One file's place in the budget, given back when dropped.
 struct Slot;
 
 impl Slot {
@@ -174,7 +267,7 @@ impl Slot {
             (held < *LIMIT).then_some(held + 1)
         })
         .ok()?;
-        metrics::SEALED_BODIES.inc();
+        metrics::SEALED_FILES.inc();
         Some(Slot)
     }
 }
@@ -182,113 +275,43 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         HELD.fetch_sub(1, Ordering::AcqRel);
-        metrics::SEALED_BODIES.dec();
-    }
-}
-
-/// A sealed file and its read-only mapping; unmapped and closed when the
-/// last `Bytes` over it drops.
-struct SealedBody {
-    ptr: NonNull<u8>,
-    len: usize,
-    _file: OwnedFd,
-    _slot: Slot,
-}
-
-// SAFETY: the mapping is read-only and sealed, so it never changes and may be
-// read from any thread; it is unmapped only in `drop`.
-unsafe impl Send for SealedBody {}
-unsafe impl Sync for SealedBody {}
-
-impl SealedBody {
-    fn write(chunks: &[Bytes], len: usize, slot: Slot) -> io::Result<SealedBody> {
-        if len == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty body"));
-        }
-        // SAFETY: a plain system call with a valid C string.
-        let fd = unsafe {
-            libc::memfd_create(NAME.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is owned by nothing else.
-        let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        // Sized before the first write: a host whose shared memory may use
-        // huge pages within a file's size (`shmem_enabled: within_size`)
-        // then gives each whole 2 MiB of the body one page, where chunk by
-        // chunk every write would find the file too short for one.
-        file.set_len(len as u64)?;
-        let mut written = 0;
-        for chunk in chunks {
-            file.write_all(chunk)?;
-            written += chunk.len();
-        }
-        if written != len {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "body length"));
-        }
-        let seals =
-            libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on our own descriptor.
-        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: maps `len` bytes of a file that holds exactly `len`, read-only.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if addr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(addr.cast::<u8>()).expect("mmap never maps address 0");
-        REGIONS.write().insert(
-            ptr.as_ptr() as usize,
-            Region {
-                len,
-                fd: file.as_raw_fd(),
-            },
-        );
-        Ok(SealedBody {
-            ptr,
-            len,
-            _file: OwnedFd::from(file),
-            _slot: slot,
-        })
-    }
-}
-
-impl AsRef<[u8]> for SealedBody {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: `len` readable bytes are mapped at `ptr` until `drop`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for SealedBody {
-    fn drop(&mut self) {
-        REGIONS.write().remove(&(self.ptr.as_ptr() as usize));
-        // SAFETY: the mapping made in `write`, no longer reachable from any slice.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        metrics::SEALED_FILES.dec();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::memfile::HUGE;
     use super::*;
 
     fn body(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
     }
 
+    fn pread(fd: RawFd, at: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        // SAFETY: reads into a valid buffer from an open descriptor.
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len, at as libc::off_t) };
+        assert_eq!(n, len as isize);
+        buf
+    }
+
+    /// Kilobytes of the mapping starting at `start` mapped with huge pages
+    /// (`ShmemPmdMapped` in /proc/self/smaps).
+    fn huge_mapped_kb(start: usize) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let head = format!("{start:x}-");
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+        assert!(lines.next().is_some(), "the mapping is listed");
+        // every mapping has the field: the first one after the head is this one's
+        lines
+            .find_map(|l| l.strip_prefix("ShmemPmdMapped:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     #[test]
-    fn a_sealed_body_reads_as_written_and_is_found_by_address() {
+    fn a_packed_body_reads_as_written_and_is_found_by_address() {
         let data = body(3 * SEAL_MIN + 5);
         let chunks = [
             Bytes::copy_from_slice(&data[..1000]),
@@ -298,20 +321,49 @@ mod tests {
         assert_eq!(&sealed[..], &data[..]);
 
         let (fd, offset) = source_of(&sealed).expect("found");
-        assert_eq!(offset, 0);
         let range = sealed.slice(70_000..80_000);
-        let (fd_of_range, offset) = source_of(&range).expect("a slice is found too");
-        assert_eq!((fd_of_range, offset), (fd, 70_000));
+        let (fd_of_range, range_offset) = source_of(&range).expect("a slice is found too");
+        assert_eq!((fd_of_range, range_offset), (fd, offset + 70_000));
+        // the file holds the same bytes where the lookup says
+        assert_eq!(pread(fd, range_offset, 16), &data[70_000..70_016]);
 
-        // the file holds the same bytes, and cannot be changed
-        let mut first = [0u8; 16];
-        // SAFETY: reads into a valid buffer from an open descriptor.
-        let n = unsafe { libc::pread(fd, first.as_mut_ptr().cast(), 16, 70_000) };
-        assert_eq!(n, 16);
-        assert_eq!(&first, &data[70_000..70_016]);
+        // the next body goes after it in the same sheet, or into a new one
+        let next = seal(&[Bytes::from(body(SEAL_MIN))], SEAL_MIN).expect("sealed");
+        let (next_fd, next_offset) = source_of(&next).expect("found");
+        assert!(next_fd != fd || next_offset >= offset + data.len() as u64);
+        assert_eq!(&sealed[..], &data[..], "unchanged by its neighbour");
+    }
+
+    #[test]
+    fn a_large_body_has_a_sealed_file_of_its_own_on_huge_pages() {
+        let data = body(2 * HUGE + 12_345);
+        let small_before = metrics::SEALED_HUGE_RUNS
+            .with_label_values(&["small"])
+            .get();
+        let sealed = seal(&[Bytes::copy_from_slice(&data)], data.len()).expect("sealed");
+        assert!(sealed[..] == data[..]);
+        let (fd, offset) = source_of(&sealed).expect("found");
+        assert_eq!(offset, 0, "a file of its own");
+        assert_eq!(
+            pread(fd, 3 * HUGE as u64 / 2, 16),
+            &data[3 * HUGE / 2..][..16]
+        );
         // SAFETY: a write attempt on an open descriptor, refused by the seal.
         let w = unsafe { libc::pwrite(fd, b"x".as_ptr().cast(), 1, 0) };
         assert_eq!(w, -1, "the seal refuses writes");
+
+        let start = sealed.as_ptr() as usize;
+        assert_eq!(start % HUGE, 0, "mapped at a huge page boundary");
+        let huge = huge_mapped_kb(start);
+        let refused = metrics::SEALED_HUGE_RUNS
+            .with_label_values(&["small"])
+            .get()
+            > small_before;
+        // both runs on huge pages, unless the kernel refused (and it was counted)
+        assert!(
+            huge == 2 * HUGE as u64 / 1024 || refused,
+            "{huge} kB on huge pages, no refusal counted"
+        );
     }
 
     #[test]
@@ -328,7 +380,7 @@ mod tests {
     fn memory_outside_any_mapping_is_not_found() {
         let plain = Bytes::from(body(SEAL_MIN));
         assert!(source_of(&plain).is_none());
-        let sealed = seal(&[Bytes::from(body(SEAL_MIN))], SEAL_MIN).expect("sealed");
+        let sealed = seal(&[Bytes::from(body(HUGE))], HUGE).expect("sealed");
         let start = sealed.as_ptr() as usize;
         drop(sealed);
         // gone from the lookup once its last Bytes dropped
@@ -340,5 +392,8 @@ mod tests {
     fn a_length_that_does_not_match_is_refused() {
         let chunks = [Bytes::from(body(SEAL_MIN))];
         assert_eq!(seal(&chunks, SEAL_MIN + 1), Err(Fallback::Kernel));
+        assert_eq!(seal(&chunks, SEAL_MIN - 1), Err(Fallback::Kernel));
+        let large = [Bytes::from(body(HUGE))];
+        assert_eq!(seal(&large, HUGE + 1), Err(Fallback::Kernel));
     }
 }

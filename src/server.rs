@@ -65,7 +65,7 @@ fn open_files_for_sealed_bodies() {
     match crate::sealed::raise_open_file_limit() {
         Ok(limit) => tracing::info!(
             open_files = limit,
-            sealed_bodies = limit / 2,
+            sealed_files = limit / 2,
             shmem_huge_pages = crate::sealed::host_huge_pages()
                 .as_deref()
                 .unwrap_or("unknown"),
@@ -82,6 +82,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, StartError> {
     crate::metrics::register_all();
     if config.cache.sendfile {
         open_files_for_sealed_bodies();
+        crate::sealed::set_cache_size(config.cache.max_size);
     }
 
     let revocations = Arc::new(Revocations::new());

@@ -3,7 +3,8 @@
 //! player receives must be the origin's bytes, whole and in order, however
 //! it asks (whole, a range, HEAD, several responses on one connection), over
 //! h2c, over TLS (never sent from the file: the bytes must be encrypted), and when the
-//! object is evicted while a slow player is still reading it.
+//! object is evicted while a slow player is still reading it. Bodies under
+//! 2 MiB share 4 MiB files on huge pages, larger ones have their own.
 //!
 //! The origin is a stock nginx serving files from a directory (skipped when
 //! nginx is missing, except under `CI=true`).
@@ -24,6 +25,8 @@ const LARGE: usize = 900_000;
 const SMALL: usize = 40_000;
 /// Sealed, and small enough to sit whole in a socket's buffers.
 const MID: usize = 100_000;
+/// Larger than a huge page: a file of its own, two whole 2 MiB runs.
+const BIG: usize = 2 * 2 * 1024 * 1024 + 500_000;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -44,6 +47,7 @@ impl Files {
         }
         std::fs::write(dir.path().join("small.ts"), pattern(SMALL, 9)).unwrap();
         std::fs::write(dir.path().join("mid.ts"), pattern(MID, 7)).unwrap();
+        std::fs::write(dir.path().join("big.ts"), pattern(BIG, 5)).unwrap();
         std::fs::write(
             dir.path().join("index.m3u8"),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\nseg_0.ts\n#EXT-X-ENDLIST\n",
@@ -153,6 +157,71 @@ async fn sealed_bodies_reach_the_player_as_the_origin_sent_them() {
         ),
         0.0
     );
+}
+
+/// Four 900 KB segments and a 100 KB one fit one 4 MiB sheet; a body over
+/// 2 MiB has a file of its own. Every 2 MiB run is counted as a huge page or
+/// not, the sheet's memory is the bodies' bytes plus what is left of it, and
+/// each body is its origin's bytes over a connection that sends them with
+/// `sendfile`, however they are packed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bodies_under_2_mib_share_a_sheet_and_larger_ones_have_their_own_file() {
+    let files = Files::new();
+    let Some(nginx) = nginx(&files) else { return };
+    let edge = TestEdge::start_config(&EdgeConfig::new().route("/hls/", nginx.addr())).await;
+    let names = [
+        "seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "mid.ts", "big.ts",
+    ];
+    for name in names {
+        let miss = edge.get(&format!("/hls/{name}")).await;
+        assert!(miss.complete && miss.body == files.bytes(name), "{name}");
+    }
+
+    let metrics = edge.metrics().await;
+    assert_eq!(
+        value(&metrics, "hls_edge_sealed_bodies", &[]),
+        6.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(&metrics, "hls_edge_sealed_files", &[]),
+        2.0,
+        "one sheet and the big body's own file: {metrics}"
+    );
+    let packed = (4 * LARGE + MID) as f64;
+    let sheet = |part| value(&metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)]);
+    assert_eq!(sheet("bodies"), packed, "{metrics}");
+    assert_eq!(sheet("slack"), (4 * 1024 * 1024) as f64 - packed);
+    let runs = |result| {
+        value(
+            &metrics,
+            "hls_edge_sealed_huge_runs_total",
+            &[("result", result)],
+        )
+    };
+    // two runs of the sheet, two of the big body's file
+    assert_eq!(runs("huge") + runs("small"), 4.0, "{metrics}");
+
+    let mut client = Client::connect(edge.addr()).await.expect("connects");
+    for name in names {
+        let hit = client.get(&format!("/hls/{name}"), &[]).await.unwrap();
+        assert!(cache_status(&hit)[0].hit, "{name}");
+        assert!(hit.complete && hit.body == files.bytes(name), "{name}");
+    }
+    let range = client
+        .get("/hls/big.ts", &[("Range", "bytes=2097000-2098000")])
+        .await
+        .unwrap();
+    assert_eq!(range.status, 206);
+    assert!(range.body == files.bytes("big.ts")[2_097_000..=2_098_000]);
+    let after = edge.metrics().await;
+    let sent = sendfile_bytes(&after) - sendfile_bytes(&metrics);
+    let whole = (4 * LARGE + MID + BIG) as f64;
+    assert!(
+        sent > whole - (6 * 16 * 1024) as f64 && sent <= whole,
+        "{sent} of {whole} bytes sent from the files"
+    );
+    assert_eq!(nginx.answered(200, "big.ts"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

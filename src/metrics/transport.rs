@@ -7,7 +7,7 @@
 use once_cell::sync::Lazy;
 use prometheus::{
     register_gauge_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    GaugeVec, IntCounter, IntCounterVec, IntGauge,
+    register_int_gauge_vec, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 /// Completed TLS handshakes by listener and TLS version.
@@ -89,11 +89,43 @@ pub static COMPRESSION_BYTES: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric names are unique")
 });
 
-/// Stored bodies held in sealed memory files (`sealed`), one open file each.
+/// Stored bodies held in sealed memory files (`sealed`).
 pub static SEALED_BODIES: Lazy<IntGauge> = Lazy::new(|| {
     register_int_gauge!(
         "hls_edge_sealed_bodies",
-        "Stored bodies held in sealed memory files for sendfile (one open file each)"
+        "Stored bodies held in sealed memory files for sendfile"
+    )
+    .expect("metric names are unique")
+});
+
+/// Sealed memory files open (`sealed`): a body's own, or a sheet of bodies
+/// packed together; one open file each.
+pub static SEALED_FILES: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "hls_edge_sealed_files",
+        "Sealed memory files holding stored bodies (one open file each)"
+    )
+    .expect("metric names are unique")
+});
+
+/// 2 MiB runs of sealed files the kernel gave one huge page (`huge`) or left
+/// on 4 KiB pages (`small`).
+pub static SEALED_HUGE_RUNS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_sealed_huge_runs_total",
+        "2 MiB runs of sealed memory files given a huge page or left on 4 KiB pages, by result",
+        &["result"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Memory of the sheets bodies under 2 MiB are packed in: the live bodies'
+/// bytes (`bodies`) and the rest (`slack`: dropped bodies, unused ends).
+pub static SEALED_SHEET_BYTES: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "hls_edge_sealed_sheet_bytes",
+        "Memory of the sheets stored bodies under 2 MiB are packed in, by part (bodies, slack)",
+        &["part"]
     )
     .expect("metric names are unique")
 });
@@ -122,6 +154,9 @@ pub static SENDFILE_BYTES: Lazy<IntCounter> = Lazy::new(|| {
 
 pub(super) fn register() {
     Lazy::force(&SEALED_BODIES);
+    Lazy::force(&SEALED_FILES);
+    Lazy::force(&SEALED_HUGE_RUNS);
+    Lazy::force(&SEALED_SHEET_BYTES);
     Lazy::force(&SEALED_FALLBACKS);
     Lazy::force(&SENDFILE_BYTES);
     Lazy::force(&TLS_HANDSHAKES);
