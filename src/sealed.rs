@@ -230,9 +230,8 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
 
 /// The host's setting for huge pages in shared memory, which sealed files
 /// are (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`, the bracketed
-/// word): with `within_size` (or `always`) a body's whole 2 MiB runs take
-/// one page each, which `sendfile` hands to the socket for a fraction of the
-/// per-page work. `None` where the kernel has no such file.
+/// word): every setting but `deny` lets the edge ask for them (`memfile`).
+/// `None` where the kernel has no such file.
 pub fn host_huge_pages() -> Option<String> {
     let setting =
         std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").ok()?;
