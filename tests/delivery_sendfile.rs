@@ -224,6 +224,43 @@ async fn bodies_under_2_mib_share_a_sheet_and_larger_ones_have_their_own_file() 
     assert_eq!(nginx.answered(200, "big.ts"), 1);
 }
 
+/// Sheets hold at most an eighth of the cache: with a 32 MiB cache, one.
+/// The body that does not fit it gets a file of its own, and every body is
+/// still its origin's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sheets_stop_at_an_eighth_of_the_cache() {
+    let files = Files::new();
+    std::fs::write(files.root().join("seg_9.ts"), pattern(LARGE, 9)).unwrap();
+    let Some(nginx) = nginx(&files) else { return };
+    let config = EdgeConfig::new()
+        .route("/hls/", nginx.addr())
+        .cache_max_size("32MiB");
+    let edge = TestEdge::start_config(&config).await;
+    let names = ["seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "seg_9.ts"];
+    for name in names {
+        let miss = edge.get(&format!("/hls/{name}")).await;
+        assert!(miss.complete && miss.body == files.bytes(name), "{name}");
+    }
+    let metrics = edge.metrics().await;
+    assert_eq!(
+        value(&metrics, "hls_edge_sealed_bodies", &[]),
+        5.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(&metrics, "hls_edge_sealed_files", &[]),
+        2.0,
+        "one sheet, and the fifth body's own file: {metrics}"
+    );
+    let sheet = |part| value(&metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)]);
+    assert_eq!(sheet("bodies") + sheet("slack"), (4 * 1024 * 1024) as f64);
+    assert_eq!(sheet("bodies"), (4 * LARGE) as f64);
+    for name in names {
+        let hit = edge.get(&format!("/hls/{name}")).await;
+        assert!(hit.complete && hit.body == files.bytes(name), "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn over_tls_a_sealed_body_is_encrypted_never_sent_from_the_file() {
     let files = Files::new();

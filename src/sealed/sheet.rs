@@ -8,10 +8,13 @@
 //! is given back to the kernel whole, when its last body is dropped, never a
 //! part: freeing part of a huge page makes the kernel zero that part first,
 //! and `sendfile` may still have its pages queued in a socket. So a sheet
-//! holds memory the cache no longer counts (dropped bodies, the unused end).
-//! That slack is bounded ([`set_cache_size`]: an eighth of the cache); past
-//! it, bodies get a file of their own until sheets are given back. Both are
-//! shown in `hls_edge_sealed_sheet_bytes{part="bodies"|"slack"}`.
+//! holds memory the cache no longer counts (dropped bodies, the unused end),
+//! and when bodies are evicted one by one rather than together (a VOD
+//! library larger than the cache, not a live window) a few survivors can
+//! hold whole sheets. Sheets are therefore bounded in all ([`set_cache_size`]:
+//! an eighth of the cache): past that, bodies get a file of their own (4 KiB
+//! pages) until a sheet is given back. Their memory is shown in
+//! `hls_edge_sealed_sheet_bytes{part="bodies"|"slack"}`.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,14 +32,14 @@ pub const SHEET: usize = 2 * HUGE;
 /// Bodies smaller than this are packed; larger ones get a file of their own.
 pub const PACK_BELOW: usize = HUGE;
 
-/// Slack allowed until `set_cache_size` says otherwise.
-const DEFAULT_SLACK: usize = 16 * SHEET;
+/// Memory sheets may hold until `set_cache_size` says otherwise.
+const DEFAULT_BOUND: usize = 16 * SHEET;
 
 static OPEN: Mutex<Option<Open>> = parking_lot::const_mutex(None);
 /// Memory held by sheets, and the bytes of the live bodies in them.
 static SHEET_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BODY_BYTES: AtomicUsize = AtomicUsize::new(0);
-static SLACK_MAX: AtomicUsize = AtomicUsize::new(DEFAULT_SLACK);
+static BOUND: AtomicUsize = AtomicUsize::new(DEFAULT_BOUND);
 
 /// The sheet bodies are placed in now, and its first free byte.
 struct Open {
@@ -60,16 +63,17 @@ impl Drop for Sheet {
     }
 }
 
-/// Bounds the sheets' slack to an eighth of the cache's size (at least four
-/// sheets).
+/// Bounds the memory of all sheets to an eighth of the cache's size: what
+/// they may hold beyond the bodies the cache counts (none for a cache under
+/// 32 MiB, whose bodies then each have a file of their own).
 pub fn set_cache_size(bytes: u64) {
     let eighth = usize::try_from(bytes / 8).unwrap_or(usize::MAX);
-    SLACK_MAX.store(eighth.max(4 * SHEET), Ordering::Relaxed);
+    BOUND.store(eighth, Ordering::Relaxed);
 }
 
 /// `chunks` (`len` bytes, under [`PACK_BELOW`]) written into the open sheet,
-/// as `Bytes` over their place in its mapping; `None` when the slack is at
-/// its bound and the body should have a file of its own.
+/// as `Bytes` over their place in its mapping; `None` when the sheets are at
+/// their bound and the body should have a file of its own.
 pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
     debug_assert!(len < PACK_BELOW);
     let mut open = OPEN.lock();
@@ -77,7 +81,7 @@ pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
         if let Some(full) = open.take() {
             close(&full.sheet);
         }
-        if slack() + SHEET > SLACK_MAX.load(Ordering::Relaxed) {
+        if SHEET_BYTES.load(Ordering::Acquire) + SHEET > BOUND.load(Ordering::Relaxed) {
             return Ok(None);
         }
         let slot = Slot::take().ok_or(Refused::Budget)?;
@@ -120,12 +124,6 @@ fn close(sheet: &Sheet) {
     }
 }
 
-fn slack() -> usize {
-    SHEET_BYTES
-        .load(Ordering::Acquire)
-        .saturating_sub(BODY_BYTES.load(Ordering::Acquire))
-}
-
 fn show() {
     let sheets = SHEET_BYTES.load(Ordering::Acquire);
     let bodies = BODY_BYTES.load(Ordering::Acquire);
@@ -151,16 +149,16 @@ mod tests {
     }
 
     #[test]
-    fn slack_is_bounded_and_the_bound_follows_the_cache() {
+    fn sheets_are_bounded_by_an_eighth_of_the_cache() {
         set_cache_size(8 * 1024 * 1024 * 1024);
-        assert_eq!(SLACK_MAX.load(Ordering::Relaxed), 1024 * 1024 * 1024);
-        set_cache_size(1024);
+        assert_eq!(BOUND.load(Ordering::Relaxed), 1024 * 1024 * 1024);
+        set_cache_size(16 * 1024 * 1024);
         assert_eq!(
-            SLACK_MAX.load(Ordering::Relaxed),
-            4 * SHEET,
-            "at least four sheets"
+            BOUND.load(Ordering::Relaxed),
+            2 * 1024 * 1024,
+            "not one sheet"
         );
-        SLACK_MAX.store(DEFAULT_SLACK, Ordering::Relaxed);
+        BOUND.store(DEFAULT_BOUND, Ordering::Relaxed);
     }
 
     /// The bytes of a sheet queued in a socket by `sendfile` arrive unchanged
