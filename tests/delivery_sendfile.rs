@@ -81,6 +81,25 @@ fn sendfile_bytes(metrics: &str) -> f64 {
     value(metrics, "hls_edge_sendfile_bytes_total", &[])
 }
 
+/// Stores each of `names` (a miss, checked against the file), then returns
+/// the metrics with what the sealed files hold: bodies, files, and the
+/// sheets' `bodies` and `slack` bytes.
+async fn store(edge: &TestEdge, files: &Files, names: &[&str]) -> (String, [f64; 4]) {
+    for name in names {
+        let miss = edge.get(&format!("/hls/{name}")).await;
+        assert!(miss.complete && miss.body == files.bytes(name), "{name}");
+    }
+    let metrics = edge.metrics().await;
+    let sheet = |part| value(&metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)]);
+    let held = [
+        value(&metrics, "hls_edge_sealed_bodies", &[]),
+        value(&metrics, "hls_edge_sealed_files", &[]),
+        sheet("bodies"),
+        sheet("slack"),
+    ];
+    (metrics, held)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sealed_bodies_reach_the_player_as_the_origin_sent_them() {
     let files = Files::new();
@@ -172,26 +191,14 @@ async fn bodies_under_2_mib_share_a_sheet_and_larger_ones_have_their_own_file() 
     let names = [
         "seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "mid.ts", "big.ts",
     ];
-    for name in names {
-        let miss = edge.get(&format!("/hls/{name}")).await;
-        assert!(miss.complete && miss.body == files.bytes(name), "{name}");
-    }
-
-    let metrics = edge.metrics().await;
+    let (metrics, [bodies, open_files, packed, slack]) = store(&edge, &files, &names).await;
+    assert_eq!(bodies, 6.0, "{metrics}");
     assert_eq!(
-        value(&metrics, "hls_edge_sealed_bodies", &[]),
-        6.0,
-        "{metrics}"
-    );
-    assert_eq!(
-        value(&metrics, "hls_edge_sealed_files", &[]),
-        2.0,
+        open_files, 2.0,
         "one sheet and the big body's own file: {metrics}"
     );
-    let packed = (4 * LARGE + MID) as f64;
-    let sheet = |part| value(&metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)]);
-    assert_eq!(sheet("bodies"), packed, "{metrics}");
-    assert_eq!(sheet("slack"), (4 * 1024 * 1024) as f64 - packed);
+    assert_eq!(packed, (4 * LARGE + MID) as f64, "{metrics}");
+    assert_eq!(slack, (4 * 1024 * 1024 - 4 * LARGE - MID) as f64);
     let runs = |result| {
         value(
             &metrics,
@@ -237,24 +244,14 @@ async fn sheets_stop_at_an_eighth_of_the_cache() {
         .cache_max_size("32MiB");
     let edge = TestEdge::start_config(&config).await;
     let names = ["seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "seg_9.ts"];
-    for name in names {
-        let miss = edge.get(&format!("/hls/{name}")).await;
-        assert!(miss.complete && miss.body == files.bytes(name), "{name}");
-    }
-    let metrics = edge.metrics().await;
+    let (metrics, [bodies, open_files, packed, slack]) = store(&edge, &files, &names).await;
+    assert_eq!(bodies, 5.0, "{metrics}");
     assert_eq!(
-        value(&metrics, "hls_edge_sealed_bodies", &[]),
-        5.0,
-        "{metrics}"
-    );
-    assert_eq!(
-        value(&metrics, "hls_edge_sealed_files", &[]),
-        2.0,
+        open_files, 2.0,
         "one sheet, and the fifth body's own file: {metrics}"
     );
-    let sheet = |part| value(&metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)]);
-    assert_eq!(sheet("bodies") + sheet("slack"), (4 * 1024 * 1024) as f64);
-    assert_eq!(sheet("bodies"), (4 * LARGE) as f64);
+    assert_eq!(packed + slack, (4 * 1024 * 1024) as f64, "{metrics}");
+    assert_eq!(packed, (4 * LARGE) as f64);
     for name in names {
         let hit = edge.get(&format!("/hls/{name}")).await;
         assert!(hit.complete && hit.body == files.bytes(name), "{name}");
