@@ -94,7 +94,12 @@ enum Refused {
 /// A fallback is counted in `hls_edge_sealed_fallbacks_total{reason}`; the
 /// first of each kind is logged.
 pub fn seal(chunks: &[Bytes], len: usize) -> Result<Bytes, Fallback> {
-    let placed = if len < sheet::PACK_BELOW {
+    let placed = if chunks.iter().map(Bytes::len).sum::<usize>() != len {
+        Err(Refused::Kernel(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "body length",
+        )))
+    } else if len < sheet::PACK_BELOW {
         match sheet::pack(chunks, len) {
             Ok(Some(body)) => Ok(body),
             Ok(None) => own_file(chunks, len),
@@ -122,19 +127,14 @@ pub fn seal(chunks: &[Bytes], len: usize) -> Result<Bytes, Fallback> {
     })
 }
 
-/// A file of the body's own size, written and sealed.
+/// A file of the body's own size (`chunks` hold `len` bytes), written and
+/// sealed.
 fn own_file(chunks: &[Bytes], len: usize) -> Result<Bytes, Refused> {
     let slot = Slot::take().ok_or(Refused::Budget)?;
-    if chunks.iter().map(Bytes::len).sum::<usize>() != len {
-        return Err(Refused::Kernel(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "body length",
-        )));
-    }
     let file = MemFile::create(len, slot).map_err(Refused::Kernel)?;
     file.write_at(chunks, 0).map_err(Refused::Kernel)?;
     file.seal().map_err(Refused::Kernel)?;
-    Ok(Bytes::from_owner(Body::own(file, len)))
+    Ok(Bytes::from_owner(Body::new(Backing::Own(file), 0, len)))
 }
 
 fn counted(why: Fallback) -> Fallback {
@@ -158,22 +158,10 @@ enum Backing {
 }
 
 impl Body {
-    fn own(file: MemFile, len: usize) -> Body {
+    /// Counted in `hls_edge_sealed_bodies` while it lives.
+    fn new(file: Backing, offset: usize, len: usize) -> Body {
         metrics::SEALED_BODIES.inc();
-        Body {
-            file: Backing::Own(file),
-            offset: 0,
-            len,
-        }
-    }
-
-    fn packed(sheet: Arc<Sheet>, offset: usize, len: usize) -> Body {
-        metrics::SEALED_BODIES.inc();
-        Body {
-            file: Backing::Sheet(sheet),
-            offset,
-            len,
-        }
+        Body { file, offset, len }
     }
 }
 

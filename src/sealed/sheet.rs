@@ -16,7 +16,6 @@
 //! pages) until a sheet is given back. Their memory is shown in
 //! `hls_edge_sealed_sheet_bytes{part="bodies"|"slack"}`.
 
-use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -24,7 +23,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::memfile::{MemFile, HUGE};
-use super::{Body, Refused, Slot};
+use super::{Backing, Body, Refused, Slot};
 use crate::metrics;
 
 /// The size of a sheet: two huge pages.
@@ -71,7 +70,7 @@ pub fn set_cache_size(bytes: u64) {
     BOUND.store(eighth, Ordering::Relaxed);
 }
 
-/// `chunks` (`len` bytes, under [`PACK_BELOW`]) written into the open sheet,
+/// `chunks` (`len` bytes in all, under [`PACK_BELOW`]) written into the open sheet,
 /// as `Bytes` over their place in its mapping; `None` when the sheets are at
 /// their bound and the body should have a file of its own.
 pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
@@ -92,12 +91,6 @@ pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
             used: 0,
         });
     }
-    if chunks.iter().map(Bytes::len).sum::<usize>() != len {
-        return Err(Refused::Kernel(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "body length",
-        )));
-    }
     let o = open.as_mut().expect("a sheet is open");
     let offset = o.used;
     // the place is used up even when the write fails: never written twice
@@ -108,7 +101,7 @@ pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
         .map_err(Refused::Kernel)?;
     BODY_BYTES.fetch_add(len, Ordering::AcqRel);
     show();
-    let body = Body::packed(Arc::clone(&o.sheet), offset, len);
+    let body = Body::new(Backing::Sheet(Arc::clone(&o.sheet)), offset, len);
     Ok(Some(Bytes::from_owner(body)))
 }
 
