@@ -187,6 +187,20 @@ impl Nginx {
             .count()
     }
 
+    /// `answered`, once nginx has logged `expected` such requests or 5 s have
+    /// passed. nginx writes a request's log line when it finalizes the request,
+    /// which can be after the edge has relayed the whole response to the test.
+    pub fn answered_once_logged(&self, status: u16, path_part: &str, expected: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let answered = self.answered(status, path_part);
+            if answered >= expected || Instant::now() >= deadline {
+                return answered;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn logs(&self) -> String {
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
