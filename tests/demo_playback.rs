@@ -74,16 +74,10 @@ async fn the_demo_plays_thirty_seconds_through_the_edge_with_no_error() {
         "{:?}",
         again.header("cache-status")
     );
-    let metrics = edge.metrics().await;
-    assert!(
-        metric_value(
-            &metrics,
-            "hls_edge_requests_total",
-            &[("class", "segment"), ("cache", "hit")]
-        )
-        .unwrap_or(0.0)
-            >= 1.0
-    );
+    // at least one segment hit counted (once sent, which can be after the
+    // player has it: polled, and a panic if it never is)
+    let hits = [("class", "segment"), ("cache", "hit")];
+    let metrics = scrape_until(&edge, "", "hls_edge_requests_total", &hits, 1.0).await;
     assert_eq!(
         metric_value(
             &metrics,
