@@ -87,13 +87,15 @@ python3 "$py" lru "$MEDIA_DIR" "$CACHE_MB" "$RESULTS/warm.txt" "$RESULTS/measure
 
 # held NAME: bytes the peer's cache holds now (nginx: its cache files, whose max_size its
 # cache manager enforces only every few seconds; Varnish: the malloc store and Transient;
-# hls-edge: what its cache counts plus the slack of its sheets, memory it holds uncounted)
+# hls-edge: what its cache counts plus the slack and the spare of its sheets, memory it holds
+# uncounted)
 held() {
   case $1 in
   nginx) du -sb "$PB_SHM/nginx-cache" | cut -f1 ;;
   varnish) varnishstat -n "$PB_SHM/varnish" -1 -f SMA.s0.g_bytes -f SMA.Transient.g_bytes | awk '{ s += $2 } END { print s }' ;;
   hls-edge) curl -sf "http://127.0.0.1:$((HLS_EDGE_PORT + 1000))/metrics" |
-    awk '$1 == "hls_edge_cache_bytes" || $1 == "hls_edge_sealed_sheet_bytes{part=\"slack\"}" { s += $2 }
+    awk '$1 == "hls_edge_cache_bytes" || $1 == "hls_edge_sealed_sheet_bytes{part=\"slack\"}" ||
+      $1 == "hls_edge_sealed_sheet_bytes{part=\"spare\"}" { s += $2 }
       END { printf "%d\n", s }' ;;
   *) echo 0 ;;
   esac

@@ -83,23 +83,52 @@ fn sendfile_bytes(metrics: &str) -> f64 {
     value(metrics, SENDFILE_BYTES, &[])
 }
 
+const SHEET: usize = 4 * 1024 * 1024;
+
+/// How the sheets' memory is shown: `part` is `bodies`, `spare` or `slack`.
+fn sheet_bytes(metrics: &str, part: &str) -> f64 {
+    value(metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)])
+}
+
 /// Stores each of `names` (a miss, checked against the file), then returns
 /// the metrics with what the sealed files hold: bodies, files, and the
-/// sheets' `bodies` and `slack` bytes.
-async fn store(edge: &TestEdge, files: &Files, names: &[&str]) -> (String, [f64; 4]) {
+/// sheets' `bodies` and `slack` bytes. With `spare`, once the sheet made
+/// ahead of need (by a thread of its own) is there; without, it checks that
+/// there is none.
+async fn store(edge: &TestEdge, files: &Files, names: &[&str], spare: bool) -> (String, [f64; 4]) {
     for name in names {
         let miss = edge.get(&format!("/hls/{name}")).await;
         assert!(miss.complete && miss.body == files.bytes(name), "{name}");
     }
-    let metrics = edge.metrics().await;
-    let sheet = |part| value(&metrics, "hls_edge_sealed_sheet_bytes", &[("part", part)]);
+    let metrics = if spare {
+        let deadline = Deadline::new("a spare sheet", Duration::from_secs(10));
+        loop {
+            let metrics = edge.metrics().await;
+            if sheet_bytes(&metrics, "spare") == SHEET as f64 {
+                break metrics;
+            }
+            deadline
+                .tick(Duration::from_millis(20), || metrics.clone())
+                .await;
+        }
+    } else {
+        edge.metrics().await
+    };
+    if !spare {
+        assert_eq!(sheet_bytes(&metrics, "spare"), 0.0, "{metrics}");
+    }
     let held = [
         value(&metrics, "hls_edge_sealed_bodies", &[]),
         value(&metrics, "hls_edge_sealed_files", &[]),
-        sheet("bodies"),
-        sheet("slack"),
+        sheet_bytes(&metrics, "bodies"),
+        sheet_bytes(&metrics, "slack"),
     ];
     (metrics, held)
+}
+
+/// Sheets opened, by `made` (`ahead` or `inline`).
+fn sheets_opened(metrics: &str, made: &str) -> f64 {
+    value(metrics, "hls_edge_sealed_sheets_total", &[("made", made)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -199,14 +228,14 @@ async fn bodies_under_2_mib_share_a_sheet_and_larger_ones_have_their_own_file() 
     let names = [
         "seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "mid.ts", "big.ts",
     ];
-    let (metrics, [bodies, open_files, packed, slack]) = store(&edge, &files, &names).await;
+    let (metrics, [bodies, open_files, packed, slack]) = store(&edge, &files, &names, true).await;
     assert_eq!(bodies, 6.0, "{metrics}");
     assert_eq!(
-        open_files, 2.0,
-        "one sheet and the big body's own file: {metrics}"
+        open_files, 3.0,
+        "one sheet, the next one made ahead, and the big body's own file: {metrics}"
     );
     assert_eq!(packed, (4 * LARGE + MID) as f64, "{metrics}");
-    assert_eq!(slack, (4 * 1024 * 1024 - 4 * LARGE - MID) as f64);
+    assert_eq!(slack, (SHEET - 4 * LARGE - MID) as f64);
     let runs = |result| {
         value(
             &metrics,
@@ -214,8 +243,10 @@ async fn bodies_under_2_mib_share_a_sheet_and_larger_ones_have_their_own_file() 
             &[("result", result)],
         )
     };
-    // two runs of the sheet, two of the big body's file
-    assert_eq!(runs("huge") + runs("small"), 4.0, "{metrics}");
+    // two runs of each sheet, two of the big body's file
+    assert_eq!(runs("huge") + runs("small"), 6.0, "{metrics}");
+    let make = "hls_edge_sealed_file_make_seconds_count";
+    assert_eq!(value(&metrics, make, &[]), 3.0, "each file's making timed");
 
     let mut client = Client::connect(edge.addr()).await.expect("connects");
     for name in names {
@@ -253,16 +284,55 @@ async fn sheets_stop_at_an_eighth_of_the_cache() {
         .cache_max_size("32MiB");
     let edge = TestEdge::start_config(&config).await;
     let names = ["seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "seg_9.ts"];
-    let (metrics, [bodies, open_files, packed, slack]) = store(&edge, &files, &names).await;
+    let (metrics, [bodies, open_files, packed, slack]) = store(&edge, &files, &names, false).await;
     assert_eq!(bodies, 5.0, "{metrics}");
     assert_eq!(
         open_files, 2.0,
         "one sheet, and the fifth body's own file: {metrics}"
     );
-    assert_eq!(packed + slack, (4 * 1024 * 1024) as f64, "{metrics}");
+    assert_eq!(packed + slack, SHEET as f64, "{metrics}");
     assert_eq!(packed, (4 * LARGE) as f64);
+    assert_eq!(sheets_opened(&metrics, "inline"), 1.0, "{metrics}");
+    assert_eq!(sheets_opened(&metrics, "ahead"), 0.0, "no room for a spare");
     for name in names {
         let hit = edge.get(&format!("/hls/{name}")).await;
+        assert!(hit.complete && hit.body == files.bytes(name), "{name}");
+    }
+}
+
+/// The sheet a fill opens when the last one is full was made before it was
+/// needed, by a thread of its own, and the next one is made in its turn: a
+/// fill waits for making a file only for the first sheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_next_sheet_is_made_ahead_of_need() {
+    let files = Files::new();
+    std::fs::write(files.root().join("seg_4.ts"), pattern(LARGE, 4)).unwrap();
+    let Some(nginx) = nginx(&files) else { return };
+    // room for 16 sheets (an eighth of the cache)
+    let config = EdgeConfig::new()
+        .route("/hls/", nginx.addr())
+        .cache_max_size("512MiB");
+    let edge = TestEdge::start_config(&config).await;
+    // 3.7 MB: the first sheet, nearly full
+    let first = ["seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "mid.ts"];
+    let (metrics, [_, open_files, ..]) = store(&edge, &files, &first, true).await;
+    assert_eq!(open_files, 2.0, "the sheet and its spare: {metrics}");
+    assert_eq!(sheets_opened(&metrics, "inline"), 1.0, "{metrics}");
+    assert_eq!(sheets_opened(&metrics, "ahead"), 0.0, "{metrics}");
+
+    // 900 KB more do not fit: the spare is opened, and another made
+    let (metrics, [bodies, open_files, packed, slack]) =
+        store(&edge, &files, &["seg_4.ts"], true).await;
+    assert_eq!(sheets_opened(&metrics, "ahead"), 1.0, "{metrics}");
+    assert_eq!(sheets_opened(&metrics, "inline"), 1.0, "{metrics}");
+    assert_eq!(bodies, 6.0);
+    assert_eq!(open_files, 3.0, "two sheets and a spare: {metrics}");
+    assert_eq!(packed, (5 * LARGE + MID) as f64);
+    assert_eq!(slack, (2 * SHEET - 5 * LARGE - MID) as f64, "{metrics}");
+    let mut client = Client::connect(edge.addr()).await.expect("connects");
+    for name in first.iter().chain(&["seg_4.ts"]) {
+        let hit = client.get(&format!("/hls/{name}"), &[]).await.unwrap();
+        assert!(cache_status(&hit)[0].hit, "{name}");
         assert!(hit.complete && hit.body == files.bytes(name), "{name}");
     }
 }

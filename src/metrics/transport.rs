@@ -6,8 +6,9 @@
 
 use once_cell::sync::Lazy;
 use prometheus::{
-    register_gauge_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    register_int_gauge_vec, GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    register_gauge_vec, register_histogram, register_int_counter, register_int_counter_vec,
+    register_int_gauge, register_int_gauge_vec, GaugeVec, Histogram, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec,
 };
 
 /// Completed TLS handshakes by listener and TLS version.
@@ -120,12 +121,36 @@ pub static SEALED_HUGE_RUNS: Lazy<IntCounterVec> = Lazy::new(|| {
 });
 
 /// Memory of the sheets bodies under 2 MiB are packed in: the live bodies'
-/// bytes (`bodies`) and the rest (`slack`: dropped bodies, unused ends).
+/// bytes (`bodies`), the sheet made ahead of need (`spare`), and the rest
+/// (`slack`: dropped bodies, unused ends).
 pub static SEALED_SHEET_BYTES: Lazy<IntGaugeVec> = Lazy::new(|| {
     register_int_gauge_vec!(
         "hls_edge_sealed_sheet_bytes",
-        "Memory of the sheets stored bodies under 2 MiB are packed in, by part (bodies, slack)",
+        "Memory of the sheets stored bodies under 2 MiB are packed in, by part (bodies, spare, slack)",
         &["part"]
+    )
+    .expect("metric names are unique")
+});
+
+/// Sheets opened for packed bodies, by whether the sheet was made ahead of
+/// need (`ahead`) or while a fill waited for it (`inline`).
+pub static SEALED_SHEETS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "hls_edge_sealed_sheets_total",
+        "Sheets opened for stored bodies under 2 MiB, by whether they were made ahead of need or while a fill waited (made)",
+        &["made"]
+    )
+    .expect("metric names are unique")
+});
+
+/// How long making one sealed memory file took (creating it, sizing it,
+/// asking for its huge pages): on a host whose memory is fragmented the
+/// kernel may compact memory to find 2 MiB pages.
+pub static SEALED_FILE_MAKE: Lazy<Histogram> = Lazy::new(|| {
+    register_histogram!(
+        "hls_edge_sealed_file_make_seconds",
+        "Time to make one sealed memory file: create, size, and collapse its 2 MiB runs into huge pages",
+        vec![0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]
     )
     .expect("metric names are unique")
 });
@@ -157,6 +182,8 @@ pub(super) fn register() {
     Lazy::force(&SEALED_FILES);
     Lazy::force(&SEALED_HUGE_RUNS);
     Lazy::force(&SEALED_SHEET_BYTES);
+    Lazy::force(&SEALED_SHEETS);
+    Lazy::force(&SEALED_FILE_MAKE);
     Lazy::force(&SEALED_FALLBACKS);
     Lazy::force(&SENDFILE_BYTES);
     Lazy::force(&TLS_HANDSHAKES);

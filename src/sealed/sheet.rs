@@ -14,12 +14,21 @@
 //! hold whole sheets. Sheets are therefore bounded in all ([`set_cache_size`]:
 //! an eighth of the cache): past that, bodies get a file of their own (4 KiB
 //! pages) until a sheet is given back. Their memory is shown in
-//! `hls_edge_sealed_sheet_bytes{part="bodies"|"slack"}`.
+//! `hls_edge_sealed_sheet_bytes{part="bodies"|"spare"|"slack"}`.
+//!
+//! Making a sheet (a memory file, two huge pages asked for) takes a tenth of
+//! a millisecond on a quiet host and more where the kernel has to compact
+//! memory first. So the next sheet is made ahead of need, by a thread of its
+//! own, when one is opened (`spare`): the fill that fills a sheet takes the
+//! spare and does not wait, unless the spare is not ready yet or the bound
+//! leaves no room for it (`hls_edge_sealed_sheets_total{made="ahead"|"inline"}`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
 use super::memfile::{MemFile, HUGE};
@@ -35,9 +44,15 @@ pub const PACK_BELOW: usize = HUGE;
 const DEFAULT_BOUND: usize = 16 * SHEET;
 
 static OPEN: Mutex<Option<Open>> = parking_lot::const_mutex(None);
-/// Memory held by sheets, and the bytes of the live bodies in them.
+/// The sheet made ahead of need, to be opened next.
+static SPARE: Mutex<Option<Sheet>> = parking_lot::const_mutex(None);
+/// Asks the thread that makes spares for one; `None` when it could not start.
+static MAKER: Lazy<Option<SyncSender<()>>> = Lazy::new(start_maker);
+/// Memory held by sheets (the spare's included), the bytes of the live
+/// bodies in them, and the spare's.
 static SHEET_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BODY_BYTES: AtomicUsize = AtomicUsize::new(0);
+static SPARE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BOUND: AtomicUsize = AtomicUsize::new(DEFAULT_BOUND);
 
 /// The sheet bodies are placed in now, and its first free byte.
@@ -80,16 +95,14 @@ pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
         if let Some(full) = open.take() {
             close(&full.sheet);
         }
-        if SHEET_BYTES.load(Ordering::Acquire) + SHEET > BOUND.load(Ordering::Relaxed) {
+        let Some(sheet) = next_sheet()? else {
             return Ok(None);
-        }
-        let slot = Slot::take().ok_or(Refused::Budget)?;
-        let file = MemFile::create(SHEET, slot).map_err(Refused::Kernel)?;
-        SHEET_BYTES.fetch_add(SHEET, Ordering::AcqRel);
+        };
         *open = Some(Open {
-            sheet: Arc::new(Sheet(file)),
+            sheet: Arc::new(sheet),
             used: 0,
         });
+        ask_for_spare();
     }
     let o = open.as_mut().expect("a sheet is open");
     let offset = o.used;
@@ -103,6 +116,97 @@ pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
     show();
     let body = Body::new(Backing::Sheet(Arc::clone(&o.sheet)), offset, len);
     Ok(Some(Bytes::from_owner(body)))
+}
+
+/// The sheet to open next: the spare when there is one, else one made now;
+/// `None` when the bound leaves no room for another.
+fn next_sheet() -> Result<Option<Sheet>, Refused> {
+    let mut spare = SPARE.lock();
+    if let Some(sheet) = spare.take() {
+        SPARE_BYTES.store(0, Ordering::Release);
+        drop(spare);
+        opened("ahead");
+        return Ok(Some(sheet));
+    }
+    drop(spare);
+    let sheet = make()?;
+    if sheet.is_some() {
+        opened("inline");
+    }
+    Ok(sheet)
+}
+
+fn opened(made: &str) {
+    metrics::SEALED_SHEETS.with_label_values(&[made]).inc();
+}
+
+/// A new sheet, its memory counted; `None` when the bound leaves no room.
+fn make() -> Result<Option<Sheet>, Refused> {
+    let bound = BOUND.load(Ordering::Relaxed);
+    let room = SHEET_BYTES.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+        (held + SHEET <= bound).then_some(held + SHEET)
+    });
+    if room.is_err() {
+        return Ok(None);
+    }
+    let file = Slot::take()
+        .ok_or(Refused::Budget)
+        .and_then(|slot| MemFile::create(SHEET, slot).map_err(Refused::Kernel));
+    match file {
+        Ok(file) => Ok(Some(Sheet(file))),
+        Err(why) => {
+            SHEET_BYTES.fetch_sub(SHEET, Ordering::AcqRel);
+            Err(why)
+        }
+    }
+}
+
+/// Starts the thread that makes spare sheets, one each time it is asked.
+/// It is started by the first sheet opened, so in the process that serves.
+fn start_maker() -> Option<SyncSender<()>> {
+    let (ask, asked) = sync_channel::<()>(1);
+    let started = std::thread::Builder::new()
+        .name("hls-edge-sheets".into())
+        .spawn(move || {
+            for () in asked {
+                make_spare();
+            }
+        });
+    match started {
+        Ok(_) => Some(ask),
+        Err(e) => {
+            tracing::warn!(error = %e, "no thread to make sheets ahead of need: each is made when a fill needs it");
+            None
+        }
+    }
+}
+
+/// Asks for a spare; a request already waiting stands for this one.
+fn ask_for_spare() {
+    if let Some(maker) = MAKER.as_ref() {
+        let _ = maker.try_send(());
+    }
+}
+
+fn make_spare() {
+    if SPARE.lock().is_some() {
+        return;
+    }
+    match make() {
+        Ok(Some(sheet)) => {
+            let mut spare = SPARE.lock();
+            *spare = Some(sheet);
+            SPARE_BYTES.store(SHEET, Ordering::Release);
+            drop(spare);
+            show();
+        }
+        // the bound leaves no room: the next sheet is made when needed, if ever
+        Ok(None) => {}
+        Err(Refused::Budget) => {}
+        Err(Refused::Kernel(e)) => {
+            tracing::debug!(error = %e, "a sheet could not be made ahead of need");
+        }
+    }
 }
 
 /// A packed body dropped: its bytes are slack until the sheet goes.
@@ -120,11 +224,13 @@ fn close(sheet: &Sheet) {
 fn show() {
     let sheets = SHEET_BYTES.load(Ordering::Acquire);
     let bodies = BODY_BYTES.load(Ordering::Acquire);
+    let spare = SPARE_BYTES.load(Ordering::Acquire);
     let gauge = &metrics::SEALED_SHEET_BYTES;
     gauge.with_label_values(&["bodies"]).set(bodies as i64);
+    gauge.with_label_values(&["spare"]).set(spare as i64);
     gauge
         .with_label_values(&["slack"])
-        .set(sheets.saturating_sub(bodies) as i64);
+        .set(sheets.saturating_sub(bodies + spare) as i64);
 }
 
 #[cfg(test)]
