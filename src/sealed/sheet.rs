@@ -16,9 +16,10 @@
 //! pages) until a sheet is given back. Their memory is shown in
 //! `hls_edge_sealed_sheet_bytes{part="bodies"|"spare"|"slack"}`.
 //!
-//! Making a sheet (a memory file, two huge pages asked for) takes a tenth of
-//! a millisecond on a quiet host and more where the kernel has to compact
-//! memory first. So the next sheet is made ahead of need, by a thread of its
+//! Making a sheet (a memory file, two huge pages asked for) is kernel work:
+//! a fifth of a millisecond when it reuses pages just freed, 6-10 ms for
+//! memory not touched lately (measured on a virtual host), more where it has
+//! to compact memory first. So the next sheet is made ahead of need, by a thread of its
 //! own, when one is opened (`spare`): the fill that fills a sheet takes the
 //! spare and does not wait, unless the spare is not ready yet or the bound
 //! leaves no room for it (`hls_edge_sealed_sheets_total{made="ahead"|"inline"}`).
