@@ -10,7 +10,9 @@
 # pinned to CPU 1 beside the origin). peerbench's own coalesce.sh reports only the
 # completion times; this one separates "the fill reached every waiter" (first byte)
 # from "the client read every body" (done), which on one loopback client core is
-# bounded by how fast that client reads N x 740 KB.
+# bounded by how fast that client reads N x 740 KB. Then the same N GETs once more, the
+# object now stored (the row NAME-warm, no origin fetch): how long that client takes to
+# read N bodies from that peer's cache, the floor under the cold run's "done" times.
 # Prints CSV per run and the medians over the rounds.
 # Env: PEERS ("nginx varnish hls-edge"), ROUNDS (3), N (100), SLOW_MS (300),
 #   SEG (/720p/seg_00020.ts), PEERBENCH (../shared/peerbench), HLS_EDGE_BIN,
@@ -46,6 +48,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     "$PEERBENCH/peers.sh" start "$name" >>"$RESULTS/peers.log"
     port=$("$PEERBENCH/peers/$name.sh" port)
     line=$(timeout 90 taskset -c "$CLIENT_CPU" python3 "$py" "http://127.0.0.1:$port$SEG" "$N" "$ORIGIN_LOG" "$name")
+    echo "$r,$line" | tee -a "$RESULTS/runs.csv"
+    line=$(timeout 90 taskset -c "$CLIENT_CPU" python3 "$py" "http://127.0.0.1:$port$SEG" "$N" "$ORIGIN_LOG" "$name-warm")
     echo "$r,$line" | tee -a "$RESULTS/runs.csv"
     "$PEERBENCH/peers.sh" stop "$name"
   done
