@@ -75,6 +75,8 @@ impl Drop for Sheet {
     fn drop(&mut self) {
         SHEET_BYTES.fetch_sub(self.0.len(), Ordering::AcqRel);
         show();
+        // its room may be what a spare was waiting for
+        ask_for_spare();
     }
 }
 
@@ -222,7 +224,12 @@ fn close(sheet: &Sheet) {
     }
 }
 
+/// Sets the gauges from the counts. Serialised: a caller that read the
+/// counts before another's change must not set the gauges after it, and
+/// every change is followed by a `show`, so the last one reads them current.
 fn show() {
+    static SHOWING: Mutex<()> = parking_lot::const_mutex(());
+    let _one_at_a_time = SHOWING.lock();
     let sheets = SHEET_BYTES.load(Ordering::Acquire);
     let bodies = BODY_BYTES.load(Ordering::Acquire);
     let spare = SPARE_BYTES.load(Ordering::Acquire);
