@@ -44,7 +44,7 @@ use crate::metrics;
 use memfile::MemFile;
 use sheet::Sheet;
 
-pub use sheet::set_cache_size;
+pub use sheet::{fill_begins, set_cache_size};
 
 /// Bodies smaller than this stay in ordinary memory: their copy into the
 /// socket is cheap.

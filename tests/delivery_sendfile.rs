@@ -292,8 +292,9 @@ async fn sheets_stop_at_an_eighth_of_the_cache() {
     );
     assert_eq!(packed + slack, SHEET as f64, "{metrics}");
     assert_eq!(packed, (4 * LARGE) as f64);
-    assert_eq!(sheets_opened(&metrics, "inline"), 1.0, "{metrics}");
-    assert_eq!(sheets_opened(&metrics, "ahead"), 0.0, "no room for a spare");
+    // made ahead when the first fill began, or by that fill when the maker was late
+    let opened = sheets_opened(&metrics, "ahead") + sheets_opened(&metrics, "inline");
+    assert_eq!(opened, 1.0, "one sheet, no room for a spare: {metrics}");
     for name in names {
         let hit = edge.get(&format!("/hls/{name}")).await;
         assert!(hit.complete && hit.body == files.bytes(name), "{name}");
@@ -301,8 +302,8 @@ async fn sheets_stop_at_an_eighth_of_the_cache() {
 }
 
 /// The sheet a fill opens when the last one is full was made before it was
-/// needed, by a thread of its own, and the next one is made in its turn: a
-/// fill waits for making a file only for the first sheet.
+/// needed, by a thread of its own, and the next one is made in its turn (the
+/// first one is asked for when the first fill begins).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_next_sheet_is_made_ahead_of_need() {
     let files = Files::new();
@@ -317,14 +318,17 @@ async fn the_next_sheet_is_made_ahead_of_need() {
     let first = ["seg_0.ts", "seg_1.ts", "seg_2.ts", "seg_3.ts", "mid.ts"];
     let (metrics, [_, open_files, ..]) = store(&edge, &files, &first, true).await;
     assert_eq!(open_files, 2.0, "the sheet and its spare: {metrics}");
-    assert_eq!(sheets_opened(&metrics, "inline"), 1.0, "{metrics}");
-    assert_eq!(sheets_opened(&metrics, "ahead"), 0.0, "{metrics}");
+    let (ahead, inline) = (
+        sheets_opened(&metrics, "ahead"),
+        sheets_opened(&metrics, "inline"),
+    );
+    assert_eq!(ahead + inline, 1.0, "{metrics}");
 
     // 900 KB more do not fit: the spare is opened, and another made
     let (metrics, [bodies, open_files, packed, slack]) =
         store(&edge, &files, &["seg_4.ts"], true).await;
-    assert_eq!(sheets_opened(&metrics, "ahead"), 1.0, "{metrics}");
-    assert_eq!(sheets_opened(&metrics, "inline"), 1.0, "{metrics}");
+    assert_eq!(sheets_opened(&metrics, "ahead"), ahead + 1.0, "{metrics}");
+    assert_eq!(sheets_opened(&metrics, "inline"), inline, "{metrics}");
     assert_eq!(bodies, 6.0);
     assert_eq!(open_files, 3.0, "two sheets and a spare: {metrics}");
     assert_eq!(packed, (5 * LARGE + MID) as f64);

@@ -197,6 +197,9 @@ impl MemoryStorage {
             StoredMeta::of(meta)?,
             streaming,
         ));
+        if self.seals_bodies() {
+            crate::sealed::fill_begins();
+        }
         let mut fills = self.fills.lock();
         let list = fills.entry(fill.key).or_default();
         // orphans nobody adopted in time are dead: their readers have failed

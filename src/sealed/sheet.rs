@@ -20,17 +20,19 @@
 //! a fifth of a millisecond when it reuses pages just freed, 6-10 ms for
 //! memory not touched lately (measured on a virtual host), more where it has
 //! to compact memory first. So the next sheet is made ahead of need, by a thread of its
-//! own, when one is opened (`spare`): the fill that fills a sheet takes the
-//! spare and does not wait, unless the spare is not ready yet or the bound
-//! leaves no room for it (`hls_edge_sealed_sheets_total{made="ahead"|"inline"}`).
+//! own (`spare`), when the first fill begins and whenever a sheet is opened:
+//! the fill that fills a sheet takes the spare (waiting for it if it is being
+//! made) and makes one itself only when the maker has not started on it or
+//! the bound leaves no room (`hls_edge_sealed_sheets_total{made="ahead"|"inline"}`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::memfile::{MemFile, HUGE};
 use super::{Backing, Body, Refused, Slot};
@@ -46,7 +48,14 @@ const DEFAULT_BOUND: usize = 16 * SHEET;
 
 static OPEN: Mutex<Option<Open>> = parking_lot::const_mutex(None);
 /// The sheet made ahead of need, to be opened next.
-static SPARE: Mutex<Option<Sheet>> = parking_lot::const_mutex(None);
+static SPARE: Mutex<Spare> = parking_lot::const_mutex(Spare {
+    sheet: None,
+    making: false,
+});
+/// Signalled when the maker is done making a spare.
+static SPARE_MADE: Condvar = Condvar::new();
+/// How long a fill waits for a spare being made before making a sheet itself.
+const SPARE_WAIT: Duration = Duration::from_millis(100);
 /// Asks the thread that makes spares for one; `None` when it could not start.
 static MAKER: Lazy<Option<SyncSender<()>>> = Lazy::new(start_maker);
 /// Memory held by sheets (the spare's included), the bytes of the live
@@ -55,6 +64,12 @@ static SHEET_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BODY_BYTES: AtomicUsize = AtomicUsize::new(0);
 static SPARE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static BOUND: AtomicUsize = AtomicUsize::new(DEFAULT_BOUND);
+
+/// The sheet made ahead of need, and whether the maker is making one now.
+struct Spare {
+    sheet: Option<Sheet>,
+    making: bool,
+}
 
 /// The sheet bodies are placed in now, and its first free byte.
 struct Open {
@@ -121,11 +136,17 @@ pub fn pack(chunks: &[Bytes], len: usize) -> Result<Option<Bytes>, Refused> {
     Ok(Some(Bytes::from_owner(body)))
 }
 
-/// The sheet to open next: the spare when there is one, else one made now;
-/// `None` when the bound leaves no room for another.
+/// The sheet to open next: the spare when there is one or is being made
+/// (it is ready sooner than one made now, and holds the room the bound may
+/// have left), else one made now; `None` when the bound leaves no room.
 fn next_sheet() -> Result<Option<Sheet>, Refused> {
     let mut spare = SPARE.lock();
-    if let Some(sheet) = spare.take() {
+    while spare.sheet.is_none() && spare.making {
+        if SPARE_MADE.wait_for(&mut spare, SPARE_WAIT).timed_out() {
+            break;
+        }
+    }
+    if let Some(sheet) = spare.sheet.take() {
         SPARE_BYTES.store(0, Ordering::Release);
         drop(spare);
         opened("ahead");
@@ -165,7 +186,7 @@ fn make() -> Result<Option<Sheet>, Refused> {
 }
 
 /// Starts the thread that makes spare sheets, one each time it is asked.
-/// It is started by the first sheet opened, so in the process that serves.
+/// It is started by the first fill, so in the process that serves.
 fn start_maker() -> Option<SyncSender<()>> {
     let (ask, asked) = sync_channel::<()>(1);
     let started = std::thread::Builder::new()
@@ -191,21 +212,42 @@ fn ask_for_spare() {
     }
 }
 
+/// The first fill to begin asks for the first sheet: a fill completes
+/// milliseconds later at the soonest, by when it is made. (Not earlier than a
+/// fill: the thread that makes sheets has to be started in the process that
+/// serves, after a daemon's fork.)
+pub fn fill_begins() {
+    static ASKED: AtomicBool = AtomicBool::new(false);
+    if !ASKED.load(Ordering::Relaxed) && !ASKED.swap(true, Ordering::Relaxed) {
+        ask_for_spare();
+    }
+}
+
 fn make_spare() {
-    if SPARE.lock().is_some() {
+    let mut spare = SPARE.lock();
+    if spare.sheet.is_some() || spare.making {
         return;
     }
-    match make() {
+    spare.making = true;
+    drop(spare);
+    let made = make();
+    let mut spare = SPARE.lock();
+    spare.making = false;
+    let made = match made {
         Ok(Some(sheet)) => {
-            let mut spare = SPARE.lock();
-            *spare = Some(sheet);
+            spare.sheet = Some(sheet);
             SPARE_BYTES.store(SHEET, Ordering::Release);
-            drop(spare);
-            show();
+            Ok(true)
         }
+        Ok(None) => Ok(false),
+        Err(why) => Err(why),
+    };
+    drop(spare);
+    SPARE_MADE.notify_all();
+    match made {
+        Ok(true) => show(),
         // the bound leaves no room: the next sheet is made when needed, if ever
-        Ok(None) => {}
-        Err(Refused::Budget) => {}
+        Ok(false) | Err(Refused::Budget) => {}
         Err(Refused::Kernel(e)) => {
             tracing::debug!(error = %e, "a sheet could not be made ahead of need");
         }
