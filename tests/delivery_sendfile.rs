@@ -101,16 +101,15 @@ async fn store(edge: &TestEdge, files: &Files, names: &[&str], spare: bool) -> (
         assert!(miss.complete && miss.body == files.bytes(name), "{name}");
     }
     let metrics = if spare {
-        let deadline = Deadline::new("a spare sheet", Duration::from_secs(10));
-        loop {
-            let metrics = edge.metrics().await;
-            if sheet_bytes(&metrics, "spare") == SHEET as f64 {
-                break metrics;
-            }
-            deadline
-                .tick(Duration::from_millis(20), || metrics.clone())
-                .await;
-        }
+        let spare = [("part", "spare")];
+        scrape_until(
+            edge,
+            "",
+            "hls_edge_sealed_sheet_bytes",
+            &spare,
+            SHEET as f64,
+        )
+        .await
     } else {
         edge.metrics().await
     };

@@ -233,24 +233,21 @@ fn make_spare() {
     let made = make();
     let mut spare = SPARE.lock();
     spare.making = false;
-    let made = match made {
+    let refused = match made {
         Ok(Some(sheet)) => {
             spare.sheet = Some(sheet);
             SPARE_BYTES.store(SHEET, Ordering::Release);
-            Ok(true)
+            None
         }
-        Ok(None) => Ok(false),
-        Err(why) => Err(why),
+        // the bound leaves no room: the next sheet is made when needed, if ever
+        Ok(None) => None,
+        Err(why) => Some(why),
     };
     drop(spare);
     SPARE_MADE.notify_all();
-    match made {
-        Ok(true) => show(),
-        // the bound leaves no room: the next sheet is made when needed, if ever
-        Ok(false) | Err(Refused::Budget) => {}
-        Err(Refused::Kernel(e)) => {
-            tracing::debug!(error = %e, "a sheet could not be made ahead of need");
-        }
+    show();
+    if let Some(Refused::Kernel(e)) = refused {
+        tracing::debug!(error = %e, "a sheet could not be made ahead of need");
     }
 }
 
