@@ -108,7 +108,13 @@ async fn identical_blocking_and_hinted_part_requests_reach_the_origin_once() {
     let rig = rig(false).await;
     let (hop, edge) = (&rig.hop, &rig.edge);
     let path = variant(edge, "").await;
-    let playlist = media(&edge.get(&path).await);
+    // wait for a part to be published, so the next one is hinted for a whole part target
+    // (500 ms) while the viewers below arrive: on a busy machine, a hint taken from an
+    // older playlist may be listed before they are
+    let listed = media(&edge.get(&path).await);
+    let last = listed.last_part().expect("parts");
+    let fresh = format!("{path}?_HLS_msn={}&_HLS_part={}", last.msn, last.part + 1);
+    let playlist = media(&edge.get(&fresh).await);
     let hint = &playlist.preload_hints.first().expect("a preload hint").uri;
     let dir = &path[..path.rfind('/').expect("a dir") + 1];
     let part = format!("{dir}{hint}");
@@ -117,11 +123,11 @@ async fn identical_blocking_and_hinted_part_requests_reach_the_origin_once() {
     let next = (last.msn, last.part + 1);
     let blocking = format!("{path}?_HLS_msn={}&_HLS_part={}", next.0, next.1);
     let addr = edge.addr();
-    let reloads: Vec<_> = (0..100)
-        .map(|_| tokio::spawn(first_byte(addr, blocking.clone())))
-        .collect();
     let parts: Vec<_> = (0..100)
         .map(|_| tokio::spawn(first_byte(addr, part.clone())))
+        .collect();
+    let reloads: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(first_byte(addr, blocking.clone())))
         .collect();
     let mut bodies = Vec::new();
     for reload in reloads {
