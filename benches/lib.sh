@@ -160,9 +160,9 @@ bench_rotated_rounds() {
 }
 
 # For the scripts that run hls-edge beside peerbench's peers, with PEERBENCH and PEERS set:
-# exports HLS_EDGE_ROOT and HLS_EDGE_BIN (this checkout's release build unless set) and
-# exits with a message naming SCRIPT if peerbench is missing or, when PEERS includes
-# hls-edge, the edge is not built.
+# exports HLS_EDGE_ROOT and HLS_EDGE_BIN (this checkout's release build unless set; made
+# absolute) and exits with a message naming SCRIPT if peerbench is missing or, when PEERS
+# includes hls-edge, the edge is not built.
 bench_peers_ready() {
   local script=$1 root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -171,4 +171,6 @@ bench_peers_ready() {
   [[ -x $PEERBENCH/peers.sh ]] || { echo "$script: no peerbench at $PEERBENCH (set PEERBENCH)" >&2; exit 1; }
   [[ " $PEERS " != *" hls-edge "* || -x $HLS_EDGE_BIN ]] ||
     { echo "$script: $HLS_EDGE_BIN missing: run cargo build --release" >&2; exit 1; }
+  # peerbench runs its peers from its own directory
+  [[ ! -e $HLS_EDGE_BIN ]] || HLS_EDGE_BIN=$(realpath "$HLS_EDGE_BIN")
 }
