@@ -55,7 +55,7 @@ for n in range(1, rotations + 1):
             coalesce.append({"rotation": n, "place": order.index(name) + 1, "name": name,
                              "origin_hits": hits, "min_ms": lo, "p50_ms": p50, "max_ms": hi})
     for line in open(rot / "load.log"):
-        m = re.match(r"# (\S+) (\S+): server cpu0 busy \d+% \(([\d.]+) us/req\)", line)
+        m = re.match(r"# (\S+) (\S+): server cpu\d+ busy \d+% \(([\d.]+) us/req\)", line)
         if m:
             cpu.setdefault((m[1], m[2]), []).append(float(m[3]))
 

@@ -96,6 +96,12 @@ async fn first_byte(addr: SocketAddr, target: String) -> (Instant, Vec<u8>) {
     (got.first_byte, got.body)
 }
 
+/// The blocking reload of `path` that waits for the part after the last `playlist` lists.
+fn next_part_reload(path: &str, playlist: &MediaPlaylist) -> String {
+    let last = playlist.last_part().expect("parts");
+    format!("{path}?_HLS_msn={}&_HLS_part={}", last.msn, last.part + 1)
+}
+
 fn origin_requests(hop: &FaultProxy, target: &str) -> usize {
     hop.targets()
         .iter()
@@ -112,16 +118,12 @@ async fn identical_blocking_and_hinted_part_requests_reach_the_origin_once() {
     // (500 ms) while the viewers below arrive: on a busy machine, a hint taken from an
     // older playlist may be listed before they are
     let listed = media(&edge.get(&path).await);
-    let last = listed.last_part().expect("parts");
-    let fresh = format!("{path}?_HLS_msn={}&_HLS_part={}", last.msn, last.part + 1);
-    let playlist = media(&edge.get(&fresh).await);
+    let playlist = media(&edge.get(&next_part_reload(&path, &listed)).await);
     let hint = &playlist.preload_hints.first().expect("a preload hint").uri;
     let dir = &path[..path.rfind('/').expect("a dir") + 1];
     let part = format!("{dir}{hint}");
     // the blocking request that waits for the hinted part to be listed
-    let last = playlist.last_part().expect("parts");
-    let next = (last.msn, last.part + 1);
-    let blocking = format!("{path}?_HLS_msn={}&_HLS_part={}", next.0, next.1);
+    let blocking = next_part_reload(&path, &playlist);
     let addr = edge.addr();
     let parts: Vec<_> = (0..100)
         .map(|_| tokio::spawn(first_byte(addr, part.clone())))
@@ -154,13 +156,7 @@ async fn identical_blocking_and_hinted_part_requests_reach_the_origin_once() {
         part_bodies.push(body);
     }
     assert!(part_bodies.windows(2).all(|w| w[0] == w[1]) && !part_bodies[0].is_empty());
-    let origin_path = |t: &str| t.to_string();
-    assert_eq!(
-        origin_requests(hop, &origin_path(&blocking)),
-        1,
-        "{:?}",
-        hop.targets()
-    );
+    assert_eq!(origin_requests(hop, &blocking), 1, "{:?}", hop.targets());
     assert_eq!(origin_requests(hop, &part), 1, "{:?}", hop.targets());
     // every viewer's first byte within 50 ms of the origin's answer reaching the edge
     let origin_at = hop.answered_at(&part).expect("the origin answered");
